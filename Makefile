@@ -1,0 +1,101 @@
+# One entry point for set-up, data, tests, reproductions and the results report.
+#   make test                      every test suite, each in its own environment (environments are made on demand)
+#   make reproduce-gamo-fmnist     GAMO on Fashion-MNIST at the paper's budget, then the comparison table
+#   make report                    results/**/result.json beside the papers' tables, into README.md
+# Method folders add their own targets in <folder>/targets.mk (reproduce-*, bench-*).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+export VENVS ?= .venvs
+DATA_ROOT ?= $(abspath data)
+RUN_OUT ?= runs
+RESULTS ?= results
+# Offline copies of the canonical files: the sibling ../shared/data when it exists (development and CI).
+SHARED_DATA_MIRROR ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data),)
+export SHARED_DATA_MIRROR
+export SHARED_DATA_ROOT := $(DATA_ROOT)
+export MPLBACKEND := Agg
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+SUBPROJECTS := gamo_keras dgc_tf caleg_tf imsic_torch dfg_torch
+env_dir = $(shell environments/env.sh --path $(1))
+TF_PY = $(abspath $(call env_dir,gamo_keras))/bin/python
+TORCH_PY = $(abspath $(call env_dir,imsic_torch))/bin/python
+SPLIT_FLAGS = --data-root $(DATA_ROOT)
+# Every distinct environment (identical pins share one), for the shared_data suite.
+ENV_KEYS := gamo_keras imsic_torch
+REPORTS := .test-reports
+
+.PHONY: help envs data test test-shared test-subprojects test-split-identity report clean-envs \
+        $(addprefix env-,$(SUBPROJECTS))
+
+help:
+	@echo "make test                    all tests (creates the environments on first use)"
+	@echo "make reproduce-gamo-fmnist   GAMO on Fashion-MNIST, full budget, then the comparison table"
+	@echo "make data                    fetch and verify MNIST and Fashion-MNIST into $(DATA_ROOT)"
+	@echo "make report                  regenerate the results section of README.md"
+	@echo "make envs                    create every environment"
+	@grep -h -o '^\(reproduce\|bench\)-[a-z0-9-]*:' */targets.mk 2>/dev/null | tr -d ':' | sort | sed 's/^/make /'
+
+$(addprefix env-,$(SUBPROJECTS)): env-%:
+	@environments/env.sh $* >/dev/null
+
+envs: $(addprefix env-,$(SUBPROJECTS))
+
+data: env-gamo_keras
+	$(TF_PY) -m shared_data fetch --dataset mnist fashion --copy
+
+# ---- tests ------------------------------------------------------------------------------------------------
+test:
+	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
+	@$(MAKE) --no-print-directory test-shared test-subprojects test-split-identity
+	@$(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS)
+
+# shared_data's suite in every distinct environment: the golden split hash it checks proves that every
+# environment writes the same bytes.
+test-shared: $(addprefix env-,$(ENV_KEYS))
+	@for key in $(ENV_KEYS); do \
+	  py=$$(environments/env.sh --path $$key)/bin/python; \
+	  echo "== shared_data tests in $$($$py -c 'import sys; print(sys.prefix)')"; \
+	  $$py -m pytest -q -p no:cacheprovider shared_data/tests --junitxml=$(REPORTS)/shared-$$key.xml; \
+	done
+
+# Each method's suite in its own environment (slow tests excluded: pytest -m slow runs them).
+test-subprojects: $(addprefix env-,$(SUBPROJECTS))
+	@for sub in $(SUBPROJECTS); do \
+	  [ -d $$sub/tests ] || continue; \
+	  py=$(CURDIR)/$$(environments/env.sh --path $$sub)/bin/python; \
+	  echo "== $$sub tests"; \
+	  (cd $$sub && $$py -m pytest -q -p no:cacheprovider -m "not slow" tests --junitxml=$(CURDIR)/$(REPORTS)/$$sub.xml); \
+	done
+
+# The same split written from two environments must be byte-identical, file by file.
+test-split-identity: $(addprefix env-,$(ENV_KEYS))
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	for key in $(ENV_KEYS); do \
+	  $$(environments/env.sh --path $$key)/bin/python -m shared_data split --dataset fashion --protocol gamo \
+	    --split-seed 0 --out $$tmp/$$key --data-root $$tmp/data-$$key >/dev/null; \
+	done; \
+	set -- $(ENV_KEYS); first=$$1; shift; \
+	for key in "$$@"; do diff -r $$tmp/$$first $$tmp/$$key; done; \
+	echo "== split bytes identical across environments: $(ENV_KEYS)"; \
+	echo '<testsuite tests="1" failures="0" errors="0" skipped="0"/>' > $(REPORTS)/split-identity.xml
+
+# ---- results ----------------------------------------------------------------------------------------------
+report: env-gamo_keras
+	$(TF_PY) -m shared_data report --results $(RESULTS) --paper-tables paper_tables \
+	  --plot $(RESULTS)/per_class_recall.png --markdown $(RESULTS)/README.md --write-readme README.md
+
+# Compare one method's committed results with the papers (used by the reproduce targets).
+define PUBLISH_AND_REPORT
+	$(TF_PY) -m shared_data publish $(1) --results $(RESULTS)
+	$(MAKE) --no-print-directory report
+endef
+
+clean-envs:
+	rm -rf $(VENVS)
+
+-include $(wildcard */targets.mk)

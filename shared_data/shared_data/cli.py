@@ -1,0 +1,182 @@
+"""The common ``run.py`` flags and the ``python -m shared_data`` command line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import protocols
+from .fetch import DEFAULT_DATA_ROOT, MIRROR_ENV, DataError
+from .records import BUDGETS
+from .registry import DATASETS, UnknownDatasetError, canonical_name
+
+
+def _dataset_type(allowed):
+    def parse(value: str) -> str:
+        name = canonical_name(value)  # raises UnknownDatasetError with the known names
+        if allowed and name not in allowed:
+            raise argparse.ArgumentTypeError(f"{value!r} is not supported here; choose from {', '.join(allowed)}")
+        return name
+
+    def wrapped(value):
+        try:
+            return parse(value)
+        except UnknownDatasetError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    wrapped.__name__ = "dataset"
+    return wrapped
+
+
+def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_dataset: str | None = None,
+                    default_protocol: str = "dgc", default_split_seed: int = 0, default_seed: int = 0,
+                    default_budget: str = "full", protocols_allowed=protocols.PROTOCOLS) -> argparse.ArgumentParser:
+    """Add the flags every ``run.py`` shares (STYLE.md principle 1)."""
+    allowed = tuple(datasets) if datasets else None
+    g = parser.add_argument_group("common experiment flags")
+    g.add_argument("--dataset", type=_dataset_type(allowed), default=default_dataset, required=default_dataset is None,
+                   help=f"dataset ({', '.join(allowed or DATASETS)}; alias fmnist = fashion)")
+    g.add_argument("--imbalance", type=int, default=1, choices=(0, 1),
+                   help="1: the protocol's imbalanced profile (default); 0: the balanced full training set")
+    g.add_argument("--ir", type=float, default=None,
+                   help="imbalance ratio n_max/n_min for the exp and step protocols (default 100)")
+    g.add_argument("--protocol", default=default_protocol, choices=protocols_allowed,
+                   help=f"split protocol (default {default_protocol}); see specs/protocols.md")
+    g.add_argument("--split-seed", type=int, default=default_split_seed,
+                   help=f"seed that draws the imbalanced split (default {default_split_seed})")
+    g.add_argument("--seed", type=int, default=default_seed,
+                   help=f"training seed: initialisation, noise, batching (default {default_seed})")
+    g.add_argument("--budget", default=default_budget, choices=BUDGETS,
+                   help="full: the paper's schedule; quick: same model, fewer steps; smoke: seconds, for tests")
+    g.add_argument("--out", default="runs", help="root of run folders (default ./runs)")
+    g.add_argument("--data-root", default=os.environ.get("SHARED_DATA_ROOT", DEFAULT_DATA_ROOT),
+                   help="where dataset files and splits live (default ./data or $SHARED_DATA_ROOT)")
+    g.add_argument("--mirror", action="append", default=[],
+                   help=f"extra read-only folder holding canonical files (repeatable; also ${MIRROR_ENV})")
+    return parser
+
+
+def _cmd_fetch(args) -> int:
+    from .fetch import copy_into, fetch_dataset
+    from .registry import get
+
+    for name in args.dataset:
+        spec = get(name)
+        paths = fetch_dataset(spec, args.data_root, args.mirror, download=not args.no_download)
+        if args.copy:
+            copy_into(paths, spec, args.data_root)
+        for role, p in paths.items():
+            print(f"{spec.name:8s} {role:13s} ok  {p}")
+    return 0
+
+
+def _cmd_split(args) -> int:
+    from .splits import build_split, default_split_dir, write_split
+
+    counts = [int(c) for c in args.counts.split(",")] if args.counts else None
+    split = build_split(args.dataset, args.protocol, args.split_seed, args.imbalance, args.ir, counts,
+                        args.data_root, args.mirror, download=not args.no_download)
+    out = Path(args.out) if args.out else default_split_dir(split.split_id, args.data_root)
+    write_split(split, out, csv=args.csv)
+    m = split.manifest
+    print(f"split {m['split_id']}  hash {m['content_hash'][:16]}  -> {out}")
+    print(f"train counts {m['train_counts']} (n={m['n_train']}, unique {m['unique_train_images']}, "
+          f"IR {m['imbalance_ratio']:g})")
+    print(f"test counts  {m['test_counts']} (n={m['n_test']})")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    from .splits import load_split
+
+    s = load_split(args.split)
+    print(f"{s.path}: ok ({s.split_id}, hash {s.split_hash[:16]})")
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from .records import publish
+
+    for run_dir in args.run_dir:
+        print(f"published {publish(run_dir, args.results)}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    import json
+
+    from .records import validate_result
+
+    for path in args.result:
+        validate_result(json.loads(Path(path).read_text()))
+        print(f"{path}: valid")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import build_report
+
+    text = build_report(args.results, args.paper_tables, plot_path=args.plot, readme=args.write_readme,
+                        out_markdown=args.markdown)
+    print(text)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m shared_data",
+                                description="Datasets, imbalanced splits, run records and reports shared by "
+                                            "every method of the project.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def data_flags(sp):
+        sp.add_argument("--data-root", default=os.environ.get("SHARED_DATA_ROOT", DEFAULT_DATA_ROOT))
+        sp.add_argument("--mirror", action="append", default=[], help=f"mirror folder (also ${MIRROR_ENV})")
+        sp.add_argument("--no-download", action="store_true", help="only look in the data root and mirrors")
+
+    f = sub.add_parser("fetch", help="find or download a dataset's canonical files and verify them")
+    f.add_argument("--dataset", nargs="+", required=True, type=_dataset_type(None))
+    f.add_argument("--copy", action="store_true", help="copy files found in a mirror into the data root")
+    data_flags(f)
+    f.set_defaults(func=_cmd_fetch)
+
+    s = sub.add_parser("split", help="write an imbalanced split (NPZ, GAMO-layout CSV, manifest)")
+    s.add_argument("--dataset", required=True, type=_dataset_type(None))
+    s.add_argument("--protocol", required=True, choices=protocols.PROTOCOLS)
+    s.add_argument("--split-seed", type=int, default=0)
+    s.add_argument("--imbalance", type=int, default=1, choices=(0, 1))
+    s.add_argument("--ir", type=float, default=None, help="imbalance ratio for exp/step (default 100)")
+    s.add_argument("--counts", default=None, help="explicit per-class counts, comma-separated, label order")
+    s.add_argument("--out", default=None, help="split folder (default <data-root>/splits/<split id>)")
+    s.add_argument("--csv", dest="csv", action="store_true", default=None, help="also write CSVs (default: 28x28 only)")
+    s.add_argument("--no-csv", dest="csv", action="store_false")
+    data_flags(s)
+    s.set_defaults(func=_cmd_split)
+
+    v = sub.add_parser("verify", help="re-hash a written split folder")
+    v.add_argument("--split", required=True)
+    v.set_defaults(func=_cmd_verify)
+
+    pub = sub.add_parser("publish", help="copy finished runs' result.json into results/")
+    pub.add_argument("run_dir", nargs="+")
+    pub.add_argument("--results", default="results")
+    pub.set_defaults(func=_cmd_publish)
+
+    val = sub.add_parser("validate", help="check result.json files against the schema")
+    val.add_argument("result", nargs="+")
+    val.set_defaults(func=_cmd_validate)
+
+    r = sub.add_parser("report", help="results beside the papers' tables (Markdown) and a per-class recall plot")
+    r.add_argument("--results", default="results")
+    r.add_argument("--paper-tables", default="paper_tables")
+    r.add_argument("--plot", default=None, help="write the per-class recall plot here (PNG)")
+    r.add_argument("--markdown", default=None, help="write the Markdown table here")
+    r.add_argument("--write-readme", default=None, help="replace the generated section of this README")
+    r.set_defaults(func=_cmd_report)
+
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, protocols.SplitError, UnknownDatasetError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

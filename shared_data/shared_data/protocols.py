@@ -1,0 +1,145 @@
+"""Imbalance protocols (``specs/protocols.md``): which official images a split keeps, and in which order.
+
+Each protocol is a pure function of the official labels, the per-class counts and one split seed, drawn
+from a local ``RandomState`` in exactly the call order of the original code, so a seeded split reproduces
+the original procedure. Labels and image orientation are the dataset's own.
+
+| name     | training subset                                                         | test set                    |
+|----------|-------------------------------------------------------------------------|-----------------------------|
+| gamo     | n_c draws with replacement among the first 4000 of class c (file order) | 100/class from first 800    |
+| dgc      | permute all, first n_c of each class, concatenate, permute again        | full official test set      |
+| exp/step | long-tailed n_c (IR = n_max/n_min); shuffle each class, keep first n_c  | full official test set      |
+
+``imbalance=0`` gives the balanced full training set (file order) with the protocol's test set.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+PROTOCOLS = ("gamo", "dgc", "exp", "step")
+
+GAMO_MAX_TRAIN_POS = 4000  # maxPTrClass: draws only among the first 4000 occurrences of each class
+GAMO_MAX_TEST_POS = 800  # maxPTsClass
+GAMO_TEST_PER_CLASS = 100
+
+
+class SplitError(ValueError):
+    """The requested split cannot be drawn (unknown protocol, impossible counts...)."""
+
+
+def long_tailed_counts(n_max: int, num_classes: int, ir: float, kind: str) -> list[int]:
+    """Per-class counts of the ``exp`` and ``step`` profiles (LDAM-DRW's formula, truncated with ``int``)."""
+    if ir < 1:
+        raise SplitError(f"imbalance ratio must be >= 1, got {ir}")
+    if kind == "exp":
+        return [int(n_max * (1.0 / ir) ** (i / (num_classes - 1.0))) for i in range(num_classes)]
+    if kind == "step":
+        half = num_classes // 2
+        return [n_max] * half + [int(n_max / ir)] * (num_classes - half)
+    raise SplitError(f"no long-tailed profile {kind!r}")
+
+
+def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = None,
+                   counts: list[int] | None = None, y_train: np.ndarray | None = None) -> list[int] | None:
+    """Per-class training counts, or None for the balanced full training set."""
+    if protocol not in PROTOCOLS:
+        raise SplitError(f"unknown protocol {protocol!r}; known protocols: {', '.join(PROTOCOLS)}")
+    if counts is not None:
+        counts = [int(c) for c in counts]
+        if len(counts) != spec.num_classes:
+            raise SplitError(f"{spec.name} has {spec.num_classes} classes, got {len(counts)} counts")
+        if min(counts) < 1:
+            raise SplitError(f"every class needs at least one training image, got counts {counts}")
+        return counts
+    if imbalance == 0:
+        return None
+    if imbalance != 1:
+        raise SplitError(f"--imbalance takes 0 (balanced full set) or 1 (the protocol's profile), got {imbalance}")
+    if protocol in ("gamo", "dgc"):
+        if spec.imbalanced_profile is None:
+            raise SplitError(f"{spec.name} has no published imbalanced profile; pass explicit counts")
+        return list(spec.imbalanced_profile)
+    n_max = spec.n_train // spec.num_classes
+    return long_tailed_counts(n_max, spec.num_classes, 100.0 if ir is None else float(ir), protocol)
+
+
+def _check_available(y: np.ndarray, counts: list[int], limit: int | None, part: str, replacement: bool) -> None:
+    for c, n in enumerate(counts):
+        have = int(np.sum(y == c))
+        pool = min(have, limit) if limit else have
+        if limit and have < limit:
+            raise SplitError(f"{part}: class {c} has {have} images, fewer than the protocol's pool of the first "
+                             f"{limit}")
+        if not replacement and n > pool:
+            raise SplitError(f"{part}: class {c} asks for {n} images but only {pool} exist")
+
+
+def gamo_indices(y_train: np.ndarray, y_test: np.ndarray, counts: list[int], seed: int):
+    """GAMO's preprocessing (``MNIST_process.py``): with-replacement draws, one generator, train then test."""
+    num_classes = len(counts)
+    _check_available(y_train, counts, GAMO_MAX_TRAIN_POS, "train", replacement=True)
+    _check_available(y_test, [GAMO_TEST_PER_CLASS] * num_classes, GAMO_MAX_TEST_POS, "test", replacement=True)
+    rng = np.random.RandomState(seed)
+    train = [np.flatnonzero(y_train == c)[rng.randint(0, GAMO_MAX_TRAIN_POS, n)] for c, n in enumerate(counts)]
+    test = [np.flatnonzero(y_test == c)[rng.randint(0, GAMO_MAX_TEST_POS, GAMO_TEST_PER_CLASS)]
+            for c in range(num_classes)]
+    return np.concatenate(train), np.concatenate(test)
+
+
+def dgc_indices(y_train: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
+    """DGC's ``load_data``: permute with seed, first n_c per class in class order, permute again with seed."""
+    _check_available(y_train, counts, None, "train", replacement=False)
+    p1 = np.random.RandomState(seed).permutation(len(y_train))
+    y_shuffled = y_train[p1]
+    blocks = [p1[np.flatnonzero(y_shuffled == c)[:n]] for c, n in enumerate(counts)]
+    chosen = np.concatenate(blocks)
+    p2 = np.random.RandomState(seed).permutation(len(chosen))
+    return chosen[p2]
+
+
+def long_tailed_indices(y_train: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
+    """LDAM-DRW's ``gen_imbalanced_data``: one seeded generator, shuffle each class's indices, keep the first n."""
+    _check_available(y_train, counts, None, "train", replacement=False)
+    rng = np.random.RandomState(seed)
+    out = []
+    for c, n in enumerate(counts):
+        idx = np.flatnonzero(y_train == c)
+        rng.shuffle(idx)
+        out.append(idx[:n])
+    return np.concatenate(out)
+
+
+def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[int] | None, seed: int):
+    """Return (train indices, test indices) into the official files."""
+    if counts is None:
+        train = np.arange(len(y_train))
+    elif protocol == "gamo":
+        train, test = gamo_indices(y_train, y_test, counts, seed)
+        return train.astype(np.int64), test.astype(np.int64)
+    elif protocol == "dgc":
+        train = dgc_indices(y_train, counts, seed)
+    else:
+        train = long_tailed_indices(y_train, counts, seed)
+    if protocol == "gamo":  # balanced full training set with GAMO's balanced test draw
+        num_classes = int(y_train.max()) + 1
+        _, test = gamo_indices(y_train, y_test, [1] * num_classes, seed)
+    else:
+        test = np.arange(len(y_test))
+    return train.astype(np.int64), test.astype(np.int64)
+
+
+def split_id(dataset: str, protocol: str, seed: int, imbalance: int = 1, ir: float | None = None,
+             counts: list[int] | None = None) -> str:
+    """A stable, readable name for a split, e.g. ``fashion-gamo-s0`` or ``cifar10-exp-ir100-s0``."""
+    parts = [dataset, protocol]
+    if counts is not None:
+        digest = hashlib.sha256(",".join(map(str, counts)).encode()).hexdigest()[:8]
+        parts.append(f"counts{digest}")
+    elif imbalance == 0:
+        parts.append("balanced")
+    elif protocol in ("exp", "step"):
+        parts.append(f"ir{100.0 if ir is None else float(ir):g}")
+    parts.append(f"s{seed}")
+    return "-".join(parts)

@@ -1,0 +1,217 @@
+"""The split artefact: written once, identified by a content hash, read by every method.
+
+A split folder holds ``train.npz`` and ``test.npz`` (keys ``x`` uint8 NHWC, ``y`` int64 original labels,
+``index`` int64 positions in the official file), ``manifest.json`` and, for 28x28 datasets by default,
+``train.csv``/``test.csv`` in the layout GAMO's scripts read (pixels 0-255 row-major, then the label last,
+no header). Same inputs give the same bytes in every environment: the NPZ members carry a fixed timestamp,
+the JSON is key-sorted, the CSV is integer text.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import protocols
+from .fetch import DataError, DEFAULT_DATA_ROOT
+from .readers import load_dataset
+from .registry import canonical_name, get
+
+MANIFEST_SCHEMA = "shared_data/split/v1"
+ARRAY_ORDER = ("x_train", "y_train", "idx_train", "x_test", "y_test", "idx_test")
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class Split:
+    dataset: str
+    protocol: str
+    split_seed: int
+    x_train: np.ndarray
+    y_train: np.ndarray
+    idx_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    idx_test: np.ndarray
+    manifest: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def split_id(self) -> str:
+        return self.manifest["split_id"]
+
+    @property
+    def split_hash(self) -> str:
+        return self.manifest["content_hash"]
+
+    @property
+    def train_counts(self) -> list[int]:
+        return list(self.manifest["train_counts"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.manifest["classes"])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in ARRAY_ORDER}
+
+
+def content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over each array's name, dtype, shape and bytes, in a fixed order."""
+    h = hashlib.sha256()
+    for name in ARRAY_ORDER:
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _class_counts(y: np.ndarray, num_classes: int) -> list[int]:
+    return np.bincount(y, minlength=num_classes).astype(int).tolist()
+
+
+def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, ir: float | None = None,
+                counts: list[int] | None = None, data_root=None, mirrors=None, download: bool = True) -> Split:
+    """Draw a split in memory from the verified official files."""
+    spec = get(dataset)
+    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts)
+    ds = load_dataset(spec.name, data_root, mirrors, download=download)
+    idx_train, idx_test = protocols.select(protocol, ds.y_train, ds.y_test, resolved, int(split_seed))
+    arrays = {
+        "x_train": ds.x_train[idx_train], "y_train": ds.y_train[idx_train], "idx_train": idx_train,
+        "x_test": ds.x_test[idx_test], "y_test": ds.y_test[idx_test], "idx_test": idx_test,
+    }
+    train_counts = _class_counts(arrays["y_train"], spec.num_classes)
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "split_id": protocols.split_id(spec.name, protocol, int(split_seed), imbalance, ir, counts),
+        "dataset": spec.name,
+        "protocol": protocol,
+        "split_seed": int(split_seed),
+        "imbalance": int(imbalance),
+        "ir_requested": None if ir is None else float(ir),
+        "explicit_counts": counts is not None,
+        "classes": list(spec.classes),
+        "image_shape": list(spec.image_shape),
+        "train_counts": train_counts,
+        "test_counts": _class_counts(arrays["y_test"], spec.num_classes),
+        "imbalance_ratio": max(train_counts) / max(1, min(train_counts)),
+        "n_train": int(len(idx_train)),
+        "n_test": int(len(idx_test)),
+        "unique_train_images": int(len(np.unique(idx_train))),
+        "unique_test_images": int(len(np.unique(idx_test))),
+        "sources": ds.sources,
+        "content_hash": content_hash(arrays),
+    }
+    return Split(spec.name, protocol, int(split_seed), **arrays, manifest=manifest)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def _csv_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+    table = np.concatenate([x.reshape(len(x), -1).astype(np.int64), y.reshape(-1, 1)], axis=1)
+    buf = io.StringIO()
+    np.savetxt(buf, table, fmt="%d", delimiter=",")
+    return buf.getvalue().encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_split(split: Split, out_dir: str | os.PathLike, csv: bool | None = None) -> Path:
+    """Write a split folder atomically (a temporary sibling renamed into place).
+
+    An existing folder with the same content hash is kept as is; one with another hash is an error.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        existing = load_split(out)
+        if existing.split_hash != split.split_hash:
+            raise DataError(f"{out} already holds a different split ({existing.split_hash[:12]} != "
+                            f"{split.split_hash[:12]}); choose another --out or delete it")
+        return out
+    if csv is None:
+        csv = split.x_train.shape[1:3] == (28, 28)
+    files = {
+        "train.npz": _npz_bytes({"x": split.x_train, "y": split.y_train, "index": split.idx_train}),
+        "test.npz": _npz_bytes({"x": split.x_test, "y": split.y_test, "index": split.idx_test}),
+    }
+    if csv:
+        files["train.csv"] = _csv_bytes(split.x_train, split.y_train)
+        files["test.csv"] = _csv_bytes(split.x_test, split.y_test)
+    manifest = dict(split.manifest, files={name: _sha256(data) for name, data in sorted(files.items())})
+    files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a split is a shared artefact
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not out.exists():  # the rename failed for another reason than a concurrent writer
+                raise
+            # Another process wrote the same split first; check it is the same one.
+            return write_split(split, out, csv)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    split.manifest, split.path = manifest, out
+    return out
+
+
+def load_split(path: str | os.PathLike, verify: bool = True) -> Split:
+    """Read a split folder; with ``verify`` the content hash is recomputed and must match the manifest."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        with np.load(path / "train.npz") as tr, np.load(path / "test.npz") as te:
+            arrays = {"x_train": tr["x"], "y_train": tr["y"], "idx_train": tr["index"],
+                      "x_test": te["x"], "y_test": te["y"], "idx_test": te["index"]}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: unreadable split folder ({exc.__class__.__name__}: {exc}); delete it to "
+                        f"have it written again") from exc
+    if verify and content_hash(arrays) != manifest.get("content_hash"):
+        raise DataError(f"{path}: split content does not match its manifest hash; delete the folder to have it "
+                        f"written again")
+    return Split(manifest["dataset"], manifest["protocol"], manifest["split_seed"], **arrays, manifest=manifest,
+                 path=path)
+
+
+def default_split_dir(split_name: str, data_root=None) -> Path:
+    return Path(data_root or DEFAULT_DATA_ROOT) / "splits" / split_name
+
+
+def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, ir: float | None = None,
+              counts: list[int] | None = None, data_root=None, mirrors=None, out_dir=None,
+              download: bool = True) -> Split:
+    """The split every method trains on: read from ``<data_root>/splits/<split_id>`` or written there once."""
+    spec = get(dataset)
+    protocols.resolve_counts(spec, protocol, imbalance, ir, counts)  # fail early on impossible requests
+    name = protocols.split_id(canonical_name(dataset), protocol, int(split_seed), imbalance, ir, counts)
+    target = Path(out_dir) if out_dir else default_split_dir(name, data_root)
+    if (target / "manifest.json").exists():
+        return load_split(target)
+    split = build_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, download)
+    write_split(split, target)
+    return load_split(target)

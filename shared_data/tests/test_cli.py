@@ -1,0 +1,52 @@
+"""The command line: the done-when counts, and one clear line with a non-zero exit for each kind of bad input."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args, env_extra=None, cwd=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "shared_data", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def test_split_command_prints_the_counts(tmp_path, mirror):
+    p = _run("split", "--dataset", "fashion", "--protocol", "gamo", "--split-seed", "0", "--data-root",
+             str(tmp_path), env_extra={"SHARED_DATA_MIRROR": str(mirror)})
+    assert p.returncode == 0, p.stderr
+    assert "[4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]" in p.stdout
+    assert (tmp_path / "splits" / "fashion-gamo-s0" / "train.csv").exists()
+
+
+@pytest.mark.parametrize("case", ["unknown_dataset", "impossible_count", "corrupt_file", "wrong_checksum"])
+def test_bad_input_exits_nonzero_with_one_line(case, tmp_path, mirror):
+    root = tmp_path / "root"
+    args = ["split", "--dataset", "mnist", "--protocol", "dgc", "--data-root", str(root), "--no-download"]
+    env = {"SHARED_DATA_MIRROR": str(mirror)}
+    if case == "unknown_dataset":
+        args[2] = "imagenet"
+        expect = "unknown dataset 'imagenet'"
+    elif case == "impossible_count":
+        args += ["--counts", "6000,1,1,1,1,1,1,1,1,1"]
+        expect = "class 0 asks for 6000 images but only 5923 exist"
+    else:
+        (root / "mnist").mkdir(parents=True)
+        for name in os.listdir(mirror / "mnist"):
+            shutil.copy(mirror / "mnist" / name, root / "mnist" / name)
+        target = root / "mnist" / "t10k-labels-idx1-ubyte.gz"
+        data = bytearray(target.read_bytes())
+        if case == "corrupt_file":
+            target.write_bytes(data[: len(data) // 2])  # truncated download
+            expect = "t10k-labels-idx1-ubyte.gz: checksum mismatch"
+        else:
+            data[-1] ^= 0xFF  # same size, other bytes
+            target.write_bytes(bytes(data))
+            expect = "md5"
+    p = _run(*args, env_extra=env)
+    assert p.returncode != 0
+    lines = [line for line in p.stderr.strip().splitlines() if line.startswith("error") or "error:" in line]
+    assert len(lines) == 1 and expect in lines[0], p.stderr
+    assert not (root / "splits").exists() or not any((root / "splits").iterdir())

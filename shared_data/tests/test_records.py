@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import pytest
+
+from shared_data import metrics, records
+from shared_data.splits import Split
+
+
+def _split():
+    manifest = {"split_id": "toy-dgc-s0", "content_hash": "ab" * 32, "train_counts": [3, 2, 1],
+                "classes": ["a", "b", "c"]}
+    z = np.zeros(1)
+    return Split("toy", "dgc", 0, z, z, z, z, np.array([0, 0, 1, 1, 2, 2]), z, manifest=manifest)
+
+
+def _result(**over):
+    m = metrics.compute([0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2], train_counts=[3, 2, 1])
+    kw = dict(method="toy", framework="numpy", split=_split(), seed=1, budget="smoke", device="cpu: test",
+              wall_time_s=1.5, metrics=m, config={"lr": 0.1})
+    kw.update(over)
+    return records.make_result(**kw)
+
+
+def test_result_round_trip_and_validation(tmp_path):
+    run = records.RunDir.create(tmp_path, "toy", "toy-dgc-split0-seed1-smoke", {"lr": 0.1})
+    r = _result()
+    run.write_result(r)
+    back = json.loads(run.result_path.read_text())
+    assert back["split_hash"] == "ab" * 32 and back["budget"] == "smoke" and back["versions"]["numpy"]
+    assert records.validate_result(back) == back
+    for broken, pattern in [(dict(r, budget="huge"), "budget"), ({k: v for k, v in r.items() if k != "device"},
+                                                                  "missing device"),
+                            (dict(r, metrics=dict(r["metrics"], acsa=1.7)), "metrics.acsa"),
+                            (dict(r, n_test=99), "confusion matrix sums")]:
+        with pytest.raises(records.ResultValidationError, match=pattern):
+            records.validate_result(broken)
+
+
+def test_run_dir_resumes_same_config_and_refuses_another(tmp_path):
+    run = records.RunDir.create(tmp_path, "toy", "name", {"lr": 0.1, "steps": 10})
+    run.log_metrics({"step": 1, "acsa": 0.5})
+    run.log_metrics({"step": 2, "acsa": float("nan")})
+    again = records.RunDir.create(tmp_path, "toy", "name", {"lr": 0.1, "steps": 10})
+    assert [m["step"] for m in again.read_metrics()] == [1, 2]
+    again.truncate_metrics(lambda rec: rec["step"] <= 1)
+    assert again.read_metrics() == [{"step": 1, "acsa": 0.5}]
+    with pytest.raises(records.RunError, match="differs in lr"):
+        records.RunDir.create(tmp_path, "toy", "name", {"lr": 0.2, "steps": 10})
+
+
+def test_atomic_writes_leave_no_temporary_files(tmp_path):
+    records.atomic_write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(3)})
+    records.atomic_save_npz(tmp_path / "p.npz", y=np.arange(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "p.npz"]
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [0, 1, 2]}
+
+
+def test_publish_copies_only_finished_runs(tmp_path):
+    run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
+    with pytest.raises(records.RunError, match="has not finished"):
+        records.publish(run.path, tmp_path / "results")
+    run.write_result(_result())
+    target = records.publish(run.path, tmp_path / "results")
+    assert target == tmp_path / "results" / "toy" / "r1" / "result.json"
+
+
+def test_run_name_is_config_derived():
+    assert records.run_name("fashion", "gamo", 0, 3, "full", variant="baseline") == \
+        "fashion-gamo-baseline-split0-seed3-full"
