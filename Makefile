@@ -29,7 +29,7 @@ SPLIT_FLAGS = --data-root $(DATA_ROOT)
 ENV_KEYS := gamo_keras imsic_torch
 REPORTS := .test-reports
 
-.PHONY: help envs data test test-shared test-subprojects test-split-identity report clean-envs \
+.PHONY: help envs data test test-repo test-shared test-subprojects test-split-identity report clean-envs \
         $(addprefix env-,$(SUBPROJECTS))
 
 help:
@@ -51,8 +51,13 @@ data: env-gamo_keras
 # ---- tests ------------------------------------------------------------------------------------------------
 test:
 	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
-	@$(MAKE) --no-print-directory test-shared test-subprojects test-split-identity
+	@$(MAKE) --no-print-directory test-repo test-shared test-subprojects test-split-identity
 	@$(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS)
+
+# Repository checks: environment files, README commands that must exist as targets.
+test-repo: env-gamo_keras
+	@echo "== repository tests"
+	@$(TF_PY) -m pytest -q -p no:cacheprovider tests --junitxml=$(REPORTS)/repository.xml
 
 # shared_data's suite in every distinct environment: the golden split hash it checks proves that every
 # environment writes the same bytes.
