@@ -64,8 +64,9 @@ def _cmd_fetch(args) -> int:
     for name in args.dataset:
         spec = get(name)
         paths = fetch_dataset(spec, args.data_root, args.mirror, download=not args.no_download)
-        if args.copy:
+        if args.copy:  # keep a verified copy in the data root, so later runs need no mirror
             copy_into(paths, spec, args.data_root)
+            paths = fetch_dataset(spec, args.data_root, [], download=False)
         for role, p in paths.items():
             print(f"{spec.name:8s} {role:13s} ok  {p}")
     return 0
