@@ -207,11 +207,18 @@ def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, 
               download: bool = True) -> Split:
     """The split every method trains on: read from ``<data_root>/splits/<split_id>`` or written there once."""
     spec = get(dataset)
-    protocols.resolve_counts(spec, protocol, imbalance, ir, counts)  # fail early on impossible requests
+    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts)  # fails early when impossible
     name = protocols.split_id(canonical_name(dataset), protocol, int(split_seed), imbalance, ir, counts)
     target = Path(out_dir) if out_dir else default_split_dir(name, data_root)
     if (target / "manifest.json").exists():
-        return load_split(target)
+        split = load_split(target)
+        m = split.manifest
+        asked = (spec.name, protocol, int(split_seed), resolved if resolved is not None else m["train_counts"])
+        found = (m["dataset"], m["protocol"], m["split_seed"], m["train_counts"])
+        if asked != found:
+            raise DataError(f"{target} holds {found[:3]} with counts {found[3]}, not the requested split; "
+                            f"delete it to have it written again")
+        return split
     split = build_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, download)
     write_split(split, target)
     return load_split(target)

@@ -12,6 +12,7 @@ def mirror() -> Path:
     env = os.environ.get("SHARED_DATA_MIRROR", "")
     for cand in [Path(p) for p in env.split(os.pathsep) if p] + [_DEFAULT_MIRROR]:
         if (cand / "mnist" / "train-images-idx3-ubyte.gz").exists():
+            os.environ["SHARED_DATA_MIRROR"] = env or str(cand)  # for code that reads the variable itself
             return cand
     pytest.fail("no MNIST mirror found: set SHARED_DATA_MIRROR to a folder holding mnist/ and fashion-mnist/")
 

@@ -73,3 +73,12 @@ def test_balanced_and_long_tailed_variants(split_root):
     counts = [3000, 1000, 500, 300, 200, 100, 50, 30, 20, 10]
     e = splits.get_split("mnist", "exp", 0, counts=counts, data_root=split_root)
     assert e.train_counts == counts and e.split_id.startswith("mnist-exp-counts")
+
+
+def test_a_stale_split_folder_is_not_reused(split_root, tmp_path):
+    s = splits.get_split("mnist", "dgc", 4, data_root=tmp_path, mirrors=None)
+    manifest = json.loads((s.path / "manifest.json").read_text())
+    manifest["train_counts"] = [1] * 10  # as if an older protocol had written other counts
+    (s.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="not the requested split"):
+        splits.get_split("mnist", "dgc", 4, data_root=tmp_path)
