@@ -1,0 +1,16 @@
+"""Import TensorFlow in TF1 graph mode.
+
+``TF_USE_LEGACY_KERAS`` must be set before TensorFlow is first imported (environments.md, section 2.2); every
+module of the package gets ``tf`` from here so that the order cannot go wrong.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+tf.disable_eager_execution()
+tf.disable_v2_behavior()
+
+__all__ = ["tf"]
