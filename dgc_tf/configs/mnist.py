@@ -63,10 +63,14 @@ CONFIG = {
 
 BUDGETS = {
     "full": {},
-    # Same architecture, losses and constants; fewer epochs, a class-stratified test subset (the first 50
-    # test images of each class, official order), one evaluation at the end. S stays 10.
-    "quick": {"epoch_num": 3, "eval_strategy": "last", "test_subset_per_class": 50, "save_every_epoch": 1},
-    # Seconds: two batches, two pretraining steps, 20 test images, S = 2.
-    "smoke": {"epoch_num": 1, "steps_per_epoch": 2, "e_pretrain_steps": 2, "eval_strategy": "last",
-              "test_subset_per_class": 2, "sampling_size": 2, "save_every_epoch": 1},
+    # Same architecture, losses, constants, pretraining and per-batch steps. Reduced: 2 epochs instead of 50
+    # (so the 'manual' schedule's epoch-30 halving is never reached, as in any run shorter than 31 epochs);
+    # one evaluation, after the last epoch, on a class-stratified test subset (the first 50 test images of
+    # each class in the official order: 500 of 10000); S stays 10; a checkpoint after every epoch.
+    "quick": {"epoch_num": 2, "eval_strategy": "last", "test_subset_per_class": 50, "save_every_epoch": 1},
+    # Seconds, for tests: 2 epochs of 2 batches of 20, 2 pretraining steps on 100 images, an evaluation after
+    # each epoch on 20 test images with S = 2, a checkpoint after each epoch (so resume is exercised).
+    "smoke": {"epoch_num": 2, "batch_size": 20, "steps_per_epoch": 2, "e_pretrain_sample_size": 100,
+              "e_pretrain_steps": 2, "eval_strategy": "all", "test_subset_per_class": 2, "sampling_size": 2,
+              "save_every_epoch": 1},
 }

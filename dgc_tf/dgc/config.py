@@ -20,8 +20,6 @@ FIXES = {
     "decode_oversampled": (False, "decaug", 6),
     "aug_count_rule": ("code", "augpaper", 7),
     "inference_mmd": ("plus", None, 8),  # tag: mmdoff / mmdminus
-    "lambda_cv": (False, "lamcv", 11),
-    "celeba_exclusive_labels": (False, "excl", 12),
     "reshuffle_each_epoch": (False, "reshuffle", 13),
     "report_epoch": (None, None, 14),  # tag: rep<N>
 }
@@ -102,8 +100,6 @@ def validate(cfg: dict) -> None:
         problems.append(f"inference_mmd must be plus, minus or off, got {cfg['inference_mmd']!r}")
     if cfg["report_epoch"] is not None and not 1 <= cfg["report_epoch"] <= cfg["epoch_num"]:
         problems.append(f"report_epoch must be a 1-based epoch in 1..{cfg['epoch_num']}, got {cfg['report_epoch']}")
-    if cfg["celeba_exclusive_labels"] and cfg["dataset"] != "celeba":
-        problems.append("celeba_exclusive_labels applies to celeba only")
     if cfg["cost"] != "l2sq":
         problems.append(f"only cost = 'l2sq' is used by the released configs, got {cfg['cost']!r}")
     if cfg["augment_x"]:

@@ -40,16 +40,18 @@ def eval_epochs(strategy, epoch_num: int) -> list[int]:
     """0-based epochs after which the test set is evaluated.
 
     ``1`` (MNIST): after 1-based epochs 5, 10, ..., i.e. 0-based 4, 9, ...; ``2`` (CelebA): 0-based 1-21, 24, 27.
-    A list gives the 0-based epochs explicitly; ``"last"`` only the last epoch.
+    A list gives the 0-based epochs explicitly; ``"last"`` only the last epoch, ``"all"`` every epoch.
     """
     if strategy == 1:
         epochs = [e for e in range(epoch_num) if (e + 1) % 5 == 0]
     elif strategy == 2:
         epochs = list(range(1, 22)) + [24, 27]
+    elif strategy == "all":
+        epochs = list(range(epoch_num))
     elif strategy == "last":
         epochs = [epoch_num - 1]
     elif isinstance(strategy, (list, tuple)):
         epochs = [int(e) for e in strategy]
     else:
-        raise ValueError(f"unknown eval_strategy {strategy!r} (1, 2, 'last' or a list of 0-based epochs)")
+        raise ValueError(f"unknown eval_strategy {strategy!r} (1, 2, 'all', 'last' or a list of 0-based epochs)")
     return sorted(e for e in set(epochs) if 0 <= e < epoch_num)

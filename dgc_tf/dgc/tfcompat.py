@@ -12,5 +12,6 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 
 tf.disable_eager_execution()
 tf.disable_v2_behavior()
+tf.get_logger().setLevel("ERROR")  # e.g. the Saver's notice on deleting old checkpoints
 
 __all__ = ["tf"]

@@ -1,0 +1,276 @@
+"""The training loop of DGC (spec sections 7-10): pretraining, per batch LVO -> main step -> latent oversampling,
+the scheduled evaluations, checkpoints every ``save_every_epoch`` epochs and resume.
+
+Seeding: the split seed only chooses the imbalanced subset (``shared_data``). The training seed (``--seed``)
+sets the TensorFlow graph seed (initialisation, reparameterisation and test-time noise) and the numpy
+generators of the prior samples and pretraining batches; those are re-derived per epoch from (seed, epoch), so
+a resumed run draws the same numpy values as an uninterrupted one. TensorFlow's op-level random streams
+restart with each session, so a resumed run is not bit-identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from shared_data import metrics as sd_metrics
+from shared_data import records
+
+from . import model as dgc_model
+from . import oversample, schedules
+from .tfcompat import tf
+
+CKPT_PREFIX = "dgc"
+STATE_FILE = "state.json"
+
+
+def device_name() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"gpu: {details.get('device_name', gpus[0].name)}"
+    return records.describe_cpu()
+
+
+def test_subset(y_test, per_class):
+    """Indices of the first ``per_class`` test images of every class, in the official order (None: all)."""
+    if per_class is None:
+        return np.arange(len(y_test))
+    keep = [np.flatnonzero(y_test == c)[:per_class] for c in np.unique(y_test)]
+    return np.sort(np.concatenate(keep))
+
+
+class Trainer:
+    def __init__(self, cfg: dict, split, run: records.RunDir, seed: int, progress: bool = True, log=print):
+        self.cfg, self.split, self.run, self.seed = cfg, split, run, int(seed)
+        self.progress, self.log = progress, log
+        self.x_train = split.x_train.astype(np.float32) / 255.0  # ToTensor(): [0, 1], NHWC
+        self.y_train = split.y_train.astype(np.int64)
+        self.test_idx = test_subset(split.y_test, cfg["test_subset_per_class"])
+        self.x_test = split.x_test[self.test_idx].astype(np.float32) / 255.0
+        self.y_test = split.y_test[self.test_idx].astype(np.int64)
+        if list(self.x_train.shape[1:]) != list(cfg["input_shape"]):
+            raise ValueError(f"data shape {self.x_train.shape[1:]} != config input_shape {cfg['input_shape']}")
+        n_cls = int(cfg["n_classes"])
+        counts = np.bincount(self.y_train, minlength=n_cls)
+        if len(counts) != n_cls or counts.min() == 0:
+            raise ValueError(f"training counts {counts.tolist()} do not cover the {n_cls} classes of the config")
+        self.copies = oversample.copies_per_sample(split.train_counts, cfg["aug_rate"], cfg["aug_count_rule"])
+        self.eval_epochs = schedules.eval_epochs(cfg["eval_strategy"], cfg["epoch_num"])
+        bs = int(cfg["batch_size"])
+        self.steps = len(self.x_train) // bs  # the original drops the last, incomplete batch
+        if cfg["steps_per_epoch"]:
+            self.steps = min(self.steps, int(cfg["steps_per_epoch"]))
+        if self.steps < 1:
+            raise ValueError(f"{len(self.x_train)} training images make no batch of {bs}")
+
+        tf.reset_default_graph()
+        tf.set_random_seed(self.seed)
+        self.g = dgc_model.DGCGraph(cfg, split.train_counts, (None,) + self.x_train.shape[1:], seed=self.seed)
+        self.saver = tf.train.Saver(max_to_keep=int(cfg["keep_checkpoints"]))
+        self.sess = tf.Session()
+        self.sess.run(self.g.init_op)
+        self.g.load_data(self.sess, self.x_train, self.y_train)
+        self.state = {"epochs_done": -1, "wall_time_s": 0.0, "pretrain": None}
+
+    # -- checkpoints --------------------------------------------------------------------------------------
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run.checkpoint_dir
+
+    def save(self, epochs_done: int, wall: float) -> None:
+        self.state.update(epochs_done=int(epochs_done), wall_time_s=float(wall))
+        path = self.saver.save(self.sess, str(self.ckpt_dir / CKPT_PREFIX), global_step=int(epochs_done),
+                               write_meta_graph=False)
+        self.state["checkpoint"] = Path(path).name
+        records.atomic_write_json(self.ckpt_dir / STATE_FILE, self.state)
+
+    def restore(self) -> bool:
+        state_path = self.ckpt_dir / STATE_FILE
+        if not state_path.exists():
+            self.run.truncate_metrics(lambda r: False)  # records of an attempt that never reached a checkpoint
+            return False
+        state = json.loads(state_path.read_text())
+        ckpt = self.ckpt_dir / state["checkpoint"]
+        try:
+            self.saver.restore(self.sess, str(ckpt))
+        except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as exc:
+            raise RuntimeError(f"cannot restore {ckpt} ({type(exc).__name__}); delete {self.run.path} to start "
+                               f"again") from None
+        self.state = state
+        done = state["epochs_done"]
+        # evaluations after the checkpoint are redone
+        self.run.truncate_metrics(lambda r: r.get("epoch", 0) <= done)
+        self.log(f"resumed from {ckpt.name} ({done} epochs done)")
+        return True
+
+    # -- stages -------------------------------------------------------------------------------------------
+    def pretrain(self) -> dict:
+        """Moment matching of the encoder against the prior (spec section 7), early stop below the threshold."""
+        cfg, g = self.cfg, self.g
+        rng = np.random.RandomState([self.seed, 0])
+        n = min(int(cfg["e_pretrain_sample_size"]), len(self.x_train))
+        losses, steps = [], int(cfg["e_pretrain_steps"])
+        bar = tqdm(range(steps), desc="pretrain", disable=not self.progress, leave=False)
+        for _ in bar:
+            idx = rng.choice(len(self.x_train), n, replace=False)
+            prior = rng.standard_normal((n, int(cfg["zdim"]))).astype(np.float32)
+            _, loss = self.sess.run([g.pretrain_op, g.loss_pretrain], {g.batch_idx: idx, g.prior: prior})
+            losses.append(float(loss))
+            bar.set_postfix(loss=f"{loss:.4f}")
+            if loss < cfg["e_pretrain_threshold"]:
+                break
+        return {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1]}
+
+    def train_epoch(self, epoch: int) -> dict:
+        cfg, g = self.cfg, self.g
+        bs, zdim = int(cfg["batch_size"]), int(cfg["zdim"])
+        rng = np.random.RandomState([self.seed, epoch + 1])
+        order = np.arange(len(self.x_train))
+        if cfg["reshuffle_each_epoch"]:
+            order = rng.permutation(len(self.x_train))
+        lr = float(cfg["lr"]) * schedules.lr_factor(cfg["lr_schedule"], epoch, int(cfg["epoch_num"]),
+                                                     cfg["lr_schedule_cumulative"])
+        fetch = {"main": g.main_op, "loss": g.loss, "recon": g.loss_recon, "mmd": g.loss_mmd, "ce": g.loss_ce,
+                 "correct": g.train_correct, "mu": g.mu, "logvar": g.logvar}
+        sums = {k: 0.0 for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes", "correct")}
+        bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg['epoch_num']}", disable=not self.progress,
+                   leave=False)
+        for step in bar:
+            idx = order[step * bs:(step + 1) * bs]
+            feed = {g.batch_idx: idx, g.prior: rng.standard_normal((bs, zdim)).astype(np.float32), g.lr: lr}
+            if g.lvo_op is not None:  # LVO: encoder-only step on the total objective (same feed as the main step)
+                self.sess.run(g.lvo_op, feed)
+            out = self.sess.run(fetch, feed)
+            for k in ("loss", "recon", "mmd", "ce", "correct"):
+                sums[k] += float(out[k])
+            if cfg["augment_z"]:
+                rows = oversample.augment_indices(self.y_train[idx], self.copies)
+                aug_feed = {g.aug_mu: out["mu"][rows], g.aug_logvar: out["logvar"][rows],
+                            g.aug_y: self.y_train[idx][rows], g.aug_src: idx[rows], g.lr: lr}
+                _, aug_ce = self.sess.run([g.aug_op, g.loss_aug_ce], aug_feed)
+                sums["aug_ce"] += float(aug_ce)
+                sums["aug_codes"] += len(rows)
+            bar.set_postfix(loss=f"{out['loss']:.1f}")
+        rec = {k: sums[k] / self.steps for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes")}
+        rec["train_acc"] = sums["correct"] / (self.steps * bs)  # the original's printed "Train acc"
+        rec["lr"] = lr
+        return rec
+
+    def predict(self):
+        cfg = self.cfg
+        with tqdm(total=len(self.x_test), desc="predict", disable=not self.progress, leave=False) as bar:
+            return self.g.predict(self.sess, self.x_test, int(cfg["test_batch_size"]),
+                                  int(cfg["predict_batches_per_call"]), progress=bar)
+
+    def evaluate(self, epoch: int) -> dict:
+        t0 = time.time()
+        probs, gen, disc = self.predict()
+        y_gen, y_disc = probs.argmax(1), disc.argmax(1)
+        counts = self.split.train_counts
+        m_gen = sd_metrics.compute(self.y_test, y_gen, train_counts=counts)
+        m_disc = sd_metrics.compute(self.y_test, y_disc, train_counts=counts)
+        pred_dir = self.run.path / "predictions"
+        records.atomic_save_npz(pred_dir / f"epoch-{epoch:03d}.npz", y_true=self.y_test, y_pred=y_gen,
+                                y_pred_discriminative=y_disc, probs=probs, scores=gen, scores_discriminative=disc,
+                                test_index=self.split.idx_test[self.test_idx])
+        return {"kind": "eval", "epoch": epoch, "rule": "generative", "n_test": int(len(self.y_test)),
+                "eval_time_s": time.time() - t0, **m_gen, "discriminative": m_disc}
+
+    # -- whole run ----------------------------------------------------------------------------------------
+    def fit(self, interrupt_after_epoch: int | None = None) -> dict | None:
+        cfg = self.cfg
+        t_start = time.time()
+        resumed = self.restore()
+        wall0 = self.state["wall_time_s"] if resumed else 0.0
+        elapsed = lambda: wall0 + time.time() - t_start  # noqa: E731
+        if self.state["epochs_done"] < 0:
+            if cfg["e_pretrain"]:
+                t0 = time.time()
+                info = self.pretrain()
+                info.update(kind="pretrain", epoch=0, time_s=time.time() - t0)
+                self.run.log_metrics(info)
+                self.log(f"pretraining: {info['steps']} steps, loss {info['first_loss']:.4f} -> "
+                         f"{info['last_loss']:.4f}")
+                self.state["pretrain"] = info
+            self.save(0, elapsed())
+        for epoch in range(self.state["epochs_done"], int(cfg["epoch_num"])):
+            t0 = time.time()
+            rec = self.train_epoch(epoch)
+            rec.update(kind="train", epoch=epoch + 1, time_s=time.time() - t0,
+                       images_per_s=self.steps * int(cfg["batch_size"]) / (time.time() - t0))
+            self.run.log_metrics(rec)
+            msg = (f"epoch {epoch + 1}: loss {rec['loss']:.2f} (recon {rec['recon']:.2f}, mmd {rec['mmd']:.4f}, "
+                   f"ce {rec['ce']:.2f}), train acc {rec['train_acc']:.4f}, {rec['time_s']:.0f} s")
+            if epoch in self.eval_epochs:
+                ev = self.evaluate(epoch + 1)
+                self.run.log_metrics(ev)
+                msg += (f" | test ({ev['n_test']}): {sd_metrics.summary_line(ev)}; p(y|z): "
+                        f"acsa={ev['discriminative']['acsa']:.4f} [{ev['eval_time_s']:.0f} s]")
+            self.log(msg)
+            last = epoch + 1 == int(cfg["epoch_num"])
+            if last or (epoch + 1) % int(cfg["save_every_epoch"]) == 0:
+                self.save(epoch + 1, elapsed())
+            if interrupt_after_epoch is not None and epoch + 1 >= interrupt_after_epoch and not last:
+                self.log(f"stopping after epoch {epoch + 1} (--interrupt-after-epoch)")
+                return None
+        self.save_samples()
+        return {"wall_time_s": elapsed()}
+
+    def save_samples(self) -> None:
+        """A person would rather look at these: decoded prior samples and reconstructions with the true label."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        g, zdim = self.g, int(self.cfg["zdim"])
+        z = np.random.RandomState([self.seed, 999]).standard_normal((64, zdim)).astype(np.float32)
+        imgs = self.sess.run(g.vis_decoded, {g.vis_z: z})
+        fig, axes = plt.subplots(8, 8, figsize=(6, 6))
+        for ax, im in zip(axes.ravel(), imgs):
+            ax.imshow(im.squeeze(), cmap="gray" if im.shape[-1] == 1 else None, vmin=0, vmax=1)
+            ax.axis("off")
+        fig.suptitle("decoded prior samples z ~ N(0, I)")
+        fig.savefig(self.run.path / "samples.png", dpi=80)
+        plt.close(fig)
+
+    def close(self):
+        self.sess.close()
+
+
+def report_record(run: records.RunDir, report_epoch: int | None) -> dict:
+    evals = [r for r in run.read_metrics() if r.get("kind") == "eval"]
+    if not evals:
+        raise RuntimeError("the run made no evaluation; check eval_strategy")
+    if report_epoch is None:
+        return evals[-1]
+    hit = [r for r in evals if r["epoch"] == report_epoch]
+    if not hit:
+        raise RuntimeError(f"no evaluation at epoch {report_epoch}; evaluated: {[r['epoch'] for r in evals]}")
+    return hit[-1]
+
+
+def per_class_plot(run: records.RunDir, rec: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gen, disc = np.asarray(rec["per_class_recall"]), np.asarray(rec["discriminative"]["per_class_recall"])
+    x = np.arange(len(gen))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(x - 0.2, gen, 0.4, label=f"generative Bayes rule (ACSA {rec['acsa']:.4f})")
+    ax.bar(x + 0.2, disc, 0.4, label=f"p(y|z) (ACSA {rec['discriminative']['acsa']:.4f})")
+    ax.set_xticks(x)
+    ax.set_xlabel("class (training count decreasing)")
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"per-class recall, epoch {rec['epoch']}")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(run.path / "per_class_recall.png", dpi=90)
+    plt.close(fig)
