@@ -1,0 +1,343 @@
+"""Training loop of spec section 6.2: encoder pretraining, warm-up, refits, three-execution phase 2.
+
+``train(cfg, split, run, seed)`` trains one model on one split into one run folder and returns the
+``result.json`` record. Re-running the same command resumes from the last epoch checkpoint; a finished run
+returns its stored result.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from shared_data import metrics as sd_metrics
+from shared_data import records
+
+from . import gaussians, plots
+from .graph import CaLeGGraph
+from .tfcompat import tf
+
+STATE_FILE = "state.json"
+LOSS_KEYS = ("rec", "mmd", "ce", "enc", "dec", "disc", "critic", "gp", "train_acc")
+
+
+class Interrupted(Exception):
+    """Raised by ``stop_after_epoch`` (tests simulate an interrupted run with it)."""
+
+
+def device_name() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"gpu: {details.get('device_name', gpus[0].name)}"
+    return records.describe_cpu()
+
+
+def legacy_numpy_rng(split_seed: int, n_train: int) -> np.random.RandomState:
+    """The original's global numpy RNG as its loader leaves it: seeded with s, the last call a permutation of
+    the subset (its final shuffle). Pretraining batches, prior samples and refit pictures continue from here."""
+    rng = np.random.RandomState(split_seed)
+    rng.permutation(n_train)
+    return rng
+
+
+def holdout(split, fraction: float, seed: int):
+    """Fix ``val_fraction``: a stratified part of the training subset held out for epoch selection; the rest
+    keeps the fixed order."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(split.y_train))
+    tr, va = train_test_split(idx, test_size=fraction, stratify=split.y_train, random_state=seed)
+    tr, va = np.sort(tr), np.sort(va)
+    return (split.x_train[tr], split.y_train[tr]), (split.x_train[va], split.y_train[va])
+
+
+class Trainer:
+    def __init__(self, cfg: dict, split, run: records.RunDir, seed: int, progress: bool = True,
+                 stop_after_epoch: int | None = None):
+        self.cfg, self.split, self.run, self.seed = cfg, split, run, seed
+        self.progress, self.stop_after_epoch = progress, stop_after_epoch
+        if cfg["val_fraction"] > 0:
+            (self.x_train, self.y_train), (self.x_val, self.y_val) = holdout(split, cfg["val_fraction"], seed)
+        else:
+            self.x_train, self.y_train = split.x_train, split.y_train
+            self.x_val = self.y_val = None
+        self.num_classes = cfg["num_classes"]
+        self.train_counts = np.bincount(self.y_train, minlength=self.num_classes).tolist()
+        self.n = len(self.y_train)
+        self.batch = cfg["batch_size"]
+        self.n_batches = math.ceil(self.n / self.batch)
+        self.weights = gaussians.class_weights(self.train_counts)
+        self._y_gen = {}
+        limit = cfg["eval_limit"]
+        self.x_test = split.x_test[:limit] if limit else split.x_test
+        self.y_test = split.y_test[:limit] if limit else split.y_test
+
+    # -- schedule --------------------------------------------------------------------------------------
+    def steps_in_epoch(self, epoch: int) -> int:
+        cfg = self.cfg
+        phase2 = epoch >= cfg["refit_every"]
+        steps = cfg["phase2_steps_per_epoch"] if phase2 and cfg["phase2_steps_per_epoch"] else cfg["steps_per_epoch"]
+        return steps or self.n_batches
+
+    def epoch_batches(self, epoch: int):
+        """Index vectors of the epoch's batches: consecutive slices of the fixed order (fix
+        ``reshuffle_each_epoch``: a new order each epoch). A budget with fewer steps than a pass continues
+        where the previous epoch stopped, cyclically."""
+        order = np.arange(self.n, dtype=np.int32)
+        if self.cfg["reshuffle_each_epoch"]:
+            order = np.random.RandomState([self.seed, epoch]).permutation(self.n).astype(np.int32)
+        start = sum(self.steps_in_epoch(e) for e in range(epoch))
+        for i in range(self.steps_in_epoch(epoch)):
+            b = (start + i) % self.n_batches
+            yield order[b * self.batch:(b + 1) * self.batch]
+
+    def lr_at(self, epoch: int) -> float:
+        if self.cfg["lr_schedule"] == "manual_smooth":
+            return self.cfg["lr"] * 100.0 ** (-(epoch + 1) / self.cfg["epochs"])
+        return self.cfg["lr"]
+
+    def y_gen(self, b: int) -> np.ndarray:
+        if b not in self._y_gen:
+            self._y_gen[b] = gaussians.generation_labels(
+                gaussians.generation_counts(b, self.cfg["aug_rate"], self.weights))
+            if len(self._y_gen[b]) == 0:
+                raise ValueError(f"aug rate {self.cfg['aug_rate']} generates no code for a batch of {b}")
+        return self._y_gen[b]
+
+    # -- one run -----------------------------------------------------------------------------------------
+    def train(self) -> dict:
+        if self.run.is_complete():
+            return self.run.read_result()
+        cfg = self.cfg
+        state = self._read_state()
+        start_epoch = state["epoch"] + 1 if state else 0
+        tf_seed = self.seed * 1000 + start_epoch  # TF's random stream restarts on resume (documented)
+        self.g = g = CaLeGGraph(cfg, self.x_train, self.y_train, seed=tf_seed)
+        self.rng = legacy_numpy_rng(self.split.split_seed, len(self.split.y_train))
+        sess = self.sess = tf.Session(graph=g.graph)
+        with g.graph.as_default():
+            sess.run(g.init)
+            sess.run(g.local_init, {g.x_train_ph: self.x_train, g.y_train_ph: self.y_train.astype(np.int32)})
+            t_start = time.time()
+            if state:
+                g.saver.restore(sess, str(self.run.checkpoint_dir / state["checkpoint"]))
+                self.rng.set_state(tuple(state["rng_state"]))
+                self.fit = self._load_fit(state["last_fit_epoch"])
+                elapsed = state["elapsed_s"]
+                self.run.truncate_metrics(lambda r: r.get("epoch", -1) < start_epoch)
+                print(f"resuming {self.run.path} after epoch {state['epoch']}")
+            else:
+                self.run.truncate_metrics(lambda r: False)
+                self.fit, elapsed = None, 0.0
+                if cfg["e_pretrain"]:
+                    self._pretrain()
+            for epoch in range(start_epoch, cfg["epochs"]):
+                self._epoch(epoch)
+                if (epoch + 1) % cfg["refit_every"] == 0:
+                    self._refit(epoch)
+                self._checkpoint(epoch, elapsed + time.time() - t_start)
+                if self.stop_after_epoch is not None and epoch + 1 >= self.stop_after_epoch \
+                        and epoch + 1 < cfg["epochs"]:
+                    sess.close()
+                    raise Interrupted(f"stopped after epoch {epoch} as asked; re-run the command to resume")
+            wall = elapsed + time.time() - t_start
+        sess.close()
+        return self._finish(wall)
+
+    def _pretrain(self):
+        cfg, g = self.cfg, self.g
+        size = min(self.n, cfg["e_pretrain_sample_size"])
+        loss = float("nan")
+        for step in range(cfg["e_pretrain_steps"]):
+            idx = self.rng.choice(self.n, size, replace=False).astype(np.int32)
+            pz = self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), size)
+            _, loss = self.sess.run([g.train_pre, g.loss_pre], {g.pre_idx: idx, g.pre_pz: pz})
+            if loss < cfg["e_pretrain_stop_loss"]:
+                break
+        self.pretrain_log = {"pretrain_steps": step + 1, "pretrain_loss": float(loss)}
+
+    def _epoch(self, epoch: int):
+        cfg, g, sess = self.cfg, self.g, self.sess
+        sess.run(g.set_lr, {g.lr_ph: self.lr_at(epoch)})
+        phase2 = self.fit is not None
+        codes, labels, gen_codes, gen_labels = [], [], [], []
+        sums = dict.fromkeys(LOSS_KEYS, 0.0)
+        n_steps = self.steps_in_epoch(epoch)
+        t0 = time.time()
+        bar = tqdm(self.epoch_batches(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{cfg['epochs']}"
+                   f" ({'phase 2' if phase2 else 'warm-up'})", disable=not self.progress, leave=False)
+        for idx in bar:
+            y = self.y_train[idx]
+            if not phase2:
+                _, z, rec, mmd, ce, enc = sess.run([g.train_ae, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_enc],
+                                                   {g.batch_idx: idx})
+                if g.aug:  # unused prior draw of the original: consumes the numpy stream only
+                    self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), len(idx))
+                vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc}
+            else:
+                feed = {g.batch_idx: idx}
+                enc_fetch = [g.train_enc, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_enc, g.train_acc]
+                if g.aug:
+                    feed[g.y_gen] = self.y_gen(len(idx))
+                    enc_fetch.append(g.store_z_gen)
+                out = sess.run(enc_fetch, feed)
+                z, rec, mmd, ce, enc, acc = out[1:7]
+                _, dec = sess.run([g.train_dec, g.loss_dec], feed)
+                disc_fetch = [g.train_disc, g.loss_disc, g.loss_critic, g.loss_gp]
+                if g.aug:
+                    disc_fetch.append(g.accepted)
+                d_out = sess.run(disc_fetch, feed)
+                if g.aug and not cfg["refit_real_only"]:
+                    ok = d_out[4]
+                    gen_codes.append(out[7][ok])
+                    gen_labels.append(feed[g.y_gen][ok])
+                vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc, "dec": dec, "disc": d_out[1],
+                        "critic": d_out[2], "gp": d_out[3], "train_acc": acc}
+            for k, v in vals.items():
+                sums[k] += float(v)
+            codes.append(z)
+            labels.append(y)
+        dt = time.time() - t0
+        self.epoch_codes = (np.concatenate(codes), np.concatenate(labels),
+                            np.concatenate(gen_codes) if gen_codes else np.zeros((0, cfg["zdim"])),
+                            np.concatenate(gen_labels) if gen_labels else np.zeros(0, np.int64))
+        record = {"epoch": epoch, "phase": 2 if phase2 else 1, "steps": n_steps, "lr": self.lr_at(epoch),
+                  "epoch_time_s": dt, "s_per_step": dt / n_steps,
+                  "train_images_per_s": n_steps * self.batch / dt,
+                  **{f"loss_{k}" if k != "train_acc" else k: sums[k] / n_steps for k in LOSS_KEYS},
+                  "accepted_generated": int(len(self.epoch_codes[3]))}
+        if hasattr(self, "pretrain_log") and epoch == 0:
+            record.update(self.pretrain_log)
+        logits = self._predict(self.x_test)
+        pred = logits.argmax(1)
+        m = sd_metrics.compute(self.y_test, pred, train_counts=self.split.train_counts,
+                               num_classes=self.num_classes)
+        record["test"] = {k: m[k] for k in sd_metrics.SCALAR_METRICS}
+        record["test_per_class_recall"] = m["per_class_recall"]
+        if self.x_val is not None:
+            mv = sd_metrics.compute(self.y_val, self._predict(self.x_val).argmax(1),
+                                    train_counts=self.train_counts, num_classes=self.num_classes)
+            record["val"] = {k: mv[k] for k in sd_metrics.SCALAR_METRICS}
+        records.atomic_save_npz(self.run.path / "epochs" / f"epoch{epoch:03d}.npz", y_pred=pred.astype(np.int16),
+                                logits=logits.astype(np.float32))
+        self.run.log_metrics(record)
+        if self.progress:
+            tqdm.write(f"epoch {epoch + 1}: {dt:.0f}s, {record['s_per_step']:.2f} s/step, "
+                       f"test {sd_metrics.summary_line(m)}")
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        bs = self.cfg["eval_batch_size"]
+        return np.concatenate([self.sess.run(self.g.eval_logits, {self.g.x_eval: x[i:i + bs]})
+                               for i in range(0, len(x), bs)])
+
+    def _refit(self, epoch: int):
+        cfg, g = self.cfg, self.g
+        z, y, zg, yg = self.epoch_codes
+        pool_z, pool_y = np.concatenate([z, zg]), np.concatenate([y, yg])
+        prev = (self.fit["means"], self.fit["covs"]) if self.fit else None
+        means, covs, counts = gaussians.fit(pool_z, pool_y, self.num_classes, previous=prev)
+        factor = gaussians.sampling_factor(covs, cfg["cov_ridge"])
+        self.sess.run(g.set_gauss, {g.g_mean_ph: means.astype(np.float32), g.g_factor_ph: factor.astype(np.float32)})
+        self.fit = {"epoch": epoch, "means": means, "covs": covs, "counts": counts}
+        records.atomic_save_npz(self.run.path / "refits" / f"epoch{epoch:03d}.npz", means=means, covariances=covs,
+                                pool_counts=counts, real_counts=np.bincount(y, minlength=self.num_classes))
+        # The original's img_from_z_dist_<e>.png: 10 numpy draws per class, decoded in inference mode.
+        vis = np.concatenate([self.rng.multivariate_normal(means[c], covs[c], 10) for c in range(self.num_classes)])
+        images = self.sess.run(g.x_vis, {g.z_vis: vis.astype(np.float32)})
+        plots.sample_grid(images, self.run.path / "samples" / f"img_from_z_dist_{epoch:03d}.png",
+                          title=f"decoded class-Gaussian samples after epoch {epoch + 1} (row = class)")
+
+    def _load_fit(self, epoch):
+        if epoch is None:
+            return None
+        with np.load(self.run.path / "refits" / f"epoch{epoch:03d}.npz") as f:
+            return {"epoch": epoch, "means": f["means"], "covs": f["covariances"], "counts": f["pool_counts"]}
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def _checkpoint(self, epoch: int, elapsed: float):
+        prefix = self.g.saver.save(self.sess, str(self.run.checkpoint_dir / "caleg"), global_step=epoch,
+                                   write_meta_graph=False)
+        st = self.rng.get_state()
+        state = {"epoch": epoch, "checkpoint": Path(prefix).name, "elapsed_s": elapsed,
+                 "last_fit_epoch": self.fit["epoch"] if self.fit else None,
+                 "rng_state": [st[0], st[1].tolist(), int(st[2]), int(st[3]), float(st[4])]}
+        records.atomic_write_json(self.run.checkpoint_dir / STATE_FILE, state)
+
+    def _read_state(self):
+        p = self.run.checkpoint_dir / STATE_FILE
+        if not p.exists():
+            return None
+        try:
+            state = json.loads(p.read_text())
+            state["rng_state"][1] = np.asarray(state["rng_state"][1], dtype=np.uint32)
+            if not Path(str(self.run.checkpoint_dir / state["checkpoint"]) + ".index").exists():
+                raise FileNotFoundError(state["checkpoint"])
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            raise records.RunError(f"{p}: unreadable checkpoint state ({exc}); delete {self.run.checkpoint_dir} "
+                                   f"to restart the run") from exc
+        return state
+
+    # -- result ------------------------------------------------------------------------------------------
+    def _finish(self, wall: float) -> dict:
+        cfg = self.cfg
+        log = self.run.read_metrics()
+        if cfg["val_fraction"] > 0:
+            best = max(log, key=lambda r: (r["val"]["acsa"], -r["epoch"]))  # first epoch with the best val ACSA
+            chosen, how = best["epoch"], "best validation ACSA"
+        elif cfg["report_epoch"]:
+            chosen, how = int(cfg["report_epoch"]) - 1, "report_epoch"
+            if not 0 <= chosen < len(log):
+                raise ValueError(f"report_epoch {cfg['report_epoch']} is outside 1..{len(log)}")
+        else:
+            chosen, how = log[-1]["epoch"], "last epoch (faithful)"
+        with np.load(self.run.path / "epochs" / f"epoch{chosen:03d}.npz") as f:
+            pred, logits = f["y_pred"].astype(np.int64), f["logits"]
+        m = sd_metrics.compute(self.y_test, pred, scores=logits, train_counts=self.split.train_counts,
+                               num_classes=self.num_classes)
+        self.run.save_predictions(y_true=self.y_test, y_pred=pred, scores=logits, epoch=chosen)
+        plots.per_class_recall(m["per_class_recall"], self.split.train_counts, self.run.path / "per_class_recall.png",
+                               title=f"CaLeG {self.split.dataset}, epoch {chosen + 1}: ACSA {m['acsa']:.4f}")
+        plots.training_curves(log, self.run.path / "curves.png")
+        phase2 = [r for r in log if r["phase"] == 2]
+        extra = {"reported_epoch": chosen + 1, "report_rule": how, "epochs_run": len(log),
+                 "test_images_evaluated": int(len(self.y_test)),
+                 "test_subsampled": bool(cfg["eval_limit"]),
+                 "s_per_step_phase1": float(np.mean([r["s_per_step"] for r in log if r["phase"] == 1] or [np.nan])),
+                 "s_per_iteration_phase2": float(np.mean([r["s_per_step"] for r in phase2] or [np.nan])),
+                 "parameter_counts": self.g.parameter_counts()}
+        variant = variant_name(cfg)
+        result = records.make_result(method="caleg", framework=f"tensorflow {tf.__version__} (tf.compat.v1 graph)",
+                                     split=self.split, seed=self.seed, budget=cfg["budget"], device=device_name(),
+                                     wall_time_s=wall, metrics=m, config=cfg, variant=variant, extra=extra)
+        result["n_test"] = int(len(self.y_test))  # smoke evaluates a prefix of the test set (extra.test_subsampled)
+        self.run.write_result(result)
+        return result
+
+
+FIX_TAGS = {"train_classifier_phase2": "tc2", "classify_generated": "cg", "gp_real_resample": "gprs",
+            "separate_optimizers": "sepopt", "no_eval_noise": "noevn", "refit_real_only": "rro",
+            "critic_use_d_config": "dcfg", "reshuffle_each_epoch": "shuf"}
+
+
+def fix_tags(cfg: dict) -> list[str]:
+    tags = [t for k, t in FIX_TAGS.items() if cfg[k]]
+    if cfg["ce_reduction"] != "sum":
+        tags.append(f"ce{cfg['ce_reduction']}")
+    if cfg["cov_ridge"]:
+        tags.append(f"ridge{cfg['cov_ridge']:g}")
+    if cfg["report_epoch"]:
+        tags.append(f"rep{cfg['report_epoch']}")
+    if cfg["val_fraction"]:
+        tags.append(f"val{cfg['val_fraction']:g}")
+    return tags
+
+
+def variant_name(cfg: dict) -> str:
+    """``caleg-r1`` (faithful), ``caleg-noaug`` (aug rate <= 0), plus ``+tag`` per fix switched on."""
+    base = f"caleg-r{cfg['aug_rate']:g}" if cfg["aug_rate"] > 0 else "caleg-noaug"
+    return "+".join([base] + fix_tags(cfg))

@@ -1,0 +1,67 @@
+"""Configs: per-dataset constants (the original's configs.py), fix flags, budgets.
+
+``get_config(dataset, budget, **overrides)`` resolves one run's config; run.py saves it as config.json.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+
+DATASET_MODULES = {"mnist": "mnist", "fashion": "fashion", "cifar10": "cifar10", "svhn": "svhn"}
+
+# Faithful defaults of the spec's "Faithful by default" list; each key switches one correction on.
+FIXES = {
+    "train_classifier_phase2": False,  # #1: C also updated by the encoder step from epoch 5 on
+    "classify_generated": False,  # #2: CE(C(z_gen), y_gen) added to the classifier objective
+    "ce_reduction": "sum",  # #3: "mean" for a batch-mean classifier CE
+    "gp_real_resample": False,  # #4: r > 1: B' real rows drawn with replacement for GP(x, G(z_gen))
+    "separate_optimizers": False,  # #5: one Adam per minimise op
+    "no_eval_noise": False,  # #6: no input noise at evaluation
+    "refit_real_only": False,  # #7: refit the Gaussians on real codes only
+    "cov_ridge": 0.0,  # #8: add eps * I to every covariance before sampling
+    "critic_use_d_config": False,  # #9: build D from d_num_filters / d_num_layers
+    "reshuffle_each_epoch": False,  # #10: new batch order every epoch
+    "report_epoch": None,  # #11: report this epoch (1-based) instead of the last
+    "val_fraction": 0.0,  # #11: hold out this stratified fraction of the training subset; report best-val epoch
+}
+
+# What each budget changes. Same networks, losses and weights in every budget.
+#   epochs           number of training epochs
+#   refit_every      Gaussian refit interval in epochs; the warm-up (phase 1) lasts this many epochs
+#   steps_per_epoch  batches per epoch (None: one pass); batches continue cyclically through the fixed order,
+#                    so consecutive short epochs still visit every image
+#   e_pretrain_steps cap on encoder pretraining steps (stops early at loss < 0.1 in every budget)
+#   eval_limit       test images evaluated (None: the full test set)
+BUDGETS = {
+    "full": {},
+    # One MNIST/Fashion run in about 20 minutes on 2 CPU cores (README, "Budgets"): 1 warm-up epoch,
+    # Gaussians refitted after every epoch, 150 + 150 phase-2 iterations of batch 100, full test set.
+    "quick": {"epochs": 3, "refit_every": 1, "steps_per_epoch": {"mnist": 90, "fashion": 90, "cifar10": 206,
+                                                                "svhn": 206}, "phase2_steps_per_epoch": 40},
+    "smoke": {"epochs": 2, "refit_every": 1, "steps_per_epoch": 2, "batch_size": 20, "e_pretrain_steps": 2,
+              "e_pretrain_sample_size": 200, "eval_limit": 500},
+}
+
+
+def get_config(dataset: str, budget: str = "full", aug_rate: float = 1.0, **overrides) -> dict:
+    if dataset not in DATASET_MODULES:
+        raise ValueError(f"no CaLeG config for dataset {dataset!r}; known: {', '.join(DATASET_MODULES)}")
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; known: {', '.join(BUDGETS)}")
+    cfg = copy.deepcopy(importlib.import_module(f"{__name__}.{DATASET_MODULES[dataset]}").CONFIG)
+    cfg.update(copy.deepcopy(FIXES))
+    cfg.update({"aug_rate": float(aug_rate), "budget": budget, "epochs": cfg["epoch_num"], "steps_per_epoch": None,
+                "phase2_steps_per_epoch": None, "eval_limit": None, "eval_batch_size": 500})
+    for key, value in BUDGETS[budget].items():
+        cfg[key] = value[dataset] if isinstance(value, dict) else value
+    unknown = sorted(set(overrides) - set(cfg))
+    if unknown:
+        raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if cfg["ce_reduction"] not in ("sum", "mean"):
+        raise ValueError(f"ce_reduction must be 'sum' or 'mean', got {cfg['ce_reduction']!r}")
+    if not 0.0 <= cfg["val_fraction"] < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {cfg['val_fraction']}")
+    if cfg["cov_ridge"] < 0:
+        raise ValueError(f"cov_ridge must be >= 0, got {cfg['cov_ridge']}")
+    return cfg

@@ -1,0 +1,33 @@
+"""CIFAR-10 (``config_cifar10``), GAMO's counts 4500 ... 80 (IR 56.25) drawn with the DGC procedure.
+
+Full budget: ``make reproduce-caleg-cifar10`` (needs cifar-10-python.tar.gz, not in the offline mirror).
+"""
+CONFIG = {
+    "dataset": "cifar10",
+    "image_shape": [32, 32, 3],
+    "num_classes": 10,
+    "batch_size": 50,
+    "epoch_num": 50,
+    "lr": 5e-4,
+    "beta1": 0.5,
+    "lr_schedule": "manual_smooth",  # epoch e runs at lr * 100^(-(e+1)/E)
+    "zdim": 64,
+    "conv_filters_dim": 5,
+    "e_num_filters": 1024,
+    "e_num_layers": 4,
+    "g_num_filters": 1024,
+    "g_num_layers": 4,
+    "d_num_filters": 1024,
+    "d_num_layers": 4,
+    "init_std": 0.0099999,
+    "noise_std": 0.01,
+    "e_pretrain": True,
+    "e_pretrain_sample_size": 256,
+    "e_pretrain_steps": 200,
+    "e_pretrain_stop_loss": 0.1,
+    "rec_weight": 0.05,
+    "mmd_lambda": 1.0,
+    "gp_weight": 1.0,
+    "refit_every": 5,
+    "save_every_epoch": 10,
+}
