@@ -80,11 +80,12 @@ def build_config(args) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        from caleg.train import Interrupted, Trainer, variant_name
-
+        seeds = seed_list(args)  # checked before TensorFlow is imported
         cfg = build_config(args)
+        from caleg.train import Trainer, variant_name
+
         results = []
-        for split_seed, seed in seed_list(args):
+        for split_seed, seed in seeds:
             split = splits.get_split(args.dataset, args.protocol, split_seed, imbalance=args.imbalance, ir=args.ir,
                                      data_root=args.data_root, mirrors=args.mirror)
             variant = variant_name(cfg)
@@ -108,15 +109,17 @@ def main(argv=None) -> int:
             acsa = np.array([r["metrics"]["acsa"] for r in results])
             print(f"ACSA over {len(acsa)} seeds: {acsa.mean():.4f} +- {acsa.std():.4f}")
         return 0
-    except Interrupted as exc:
-        print(str(exc))
-        return 3
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume from the last epoch checkpoint", file=sys.stderr)
         return 130
     except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if type(exc).__name__ != "Interrupted":  # caleg.train.Interrupted (--stop-after-epoch)
+            raise
+        print(str(exc))
+        return 3
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow.compat.v1 as tf  # noqa: E402
 
+tf.logging.set_verbosity(tf.logging.ERROR)
 tf.disable_eager_execution()
 tf.disable_v2_behavior()
-tf.logging.set_verbosity(tf.logging.ERROR)
 
 __all__ = ["tf"]

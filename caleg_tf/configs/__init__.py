@@ -30,14 +30,16 @@ FIXES = {
 #   refit_every      Gaussian refit interval in epochs; the warm-up (phase 1) lasts this many epochs
 #   steps_per_epoch  batches per epoch (None: one pass); batches continue cyclically through the fixed order,
 #                    so consecutive short epochs still visit every image
+#   phase2_steps_per_epoch  the same for phase-2 epochs only (None: steps_per_epoch)
 #   e_pretrain_steps cap on encoder pretraining steps (stops early at loss < 0.1 in every budget)
 #   eval_limit       test images evaluated (None: the full test set)
 BUDGETS = {
     "full": {},
-    # One MNIST/Fashion run in about 20 minutes on 2 CPU cores (README, "Budgets"): 1 warm-up epoch,
-    # Gaussians refitted after every epoch, 150 + 150 phase-2 iterations of batch 100, full test set.
-    "quick": {"epochs": 3, "refit_every": 1, "steps_per_epoch": {"mnist": 90, "fashion": 90, "cifar10": 206,
-                                                                "svhn": 206}, "phase2_steps_per_epoch": 40},
+    # One MNIST/Fashion run in about 20 minutes on 2 idle CPU cores (README, "Budgets"): at most 10 pretraining
+    # steps, 1 full warm-up epoch, then 2 phase-2 epochs of half a pass each (together one pass over the
+    # training set), Gaussians refitted after every epoch, evaluation on the full test set after every epoch.
+    "quick": {"epochs": 3, "refit_every": 1, "e_pretrain_steps": 10,
+              "phase2_steps_per_epoch": {"mnist": 45, "fashion": 45, "cifar10": 103, "svhn": 103}},
     "smoke": {"epochs": 2, "refit_every": 1, "steps_per_epoch": 2, "batch_size": 20, "e_pretrain_steps": 2,
               "e_pretrain_sample_size": 200, "eval_limit": 500},
 }
