@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     h = p.add_argument_group("hyper-parameters (default: the dataset's config, see configs/)")
     h.add_argument("--epochs", type=int, default=None, help="epoch_num (MNIST 50; the paper's Fig. 4 uses 100 "
                                                           "for Fashion-MNIST)")
-    h.add_argument("--lambda", dest="lambda_", type=float, default=None, help="lambda (code: 1; paper: {1, 10})")
+    h.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=None,
+                   help="lambda (code: 1; paper: {1, 10})")
     h.add_argument("--zdim", type=int, default=None, help="latent size k (code: 64; paper CelebA: 128)")
     h.add_argument("--aug-rate", type=float, default=None, help="latent oversampling rate r (0.6)")
     h.add_argument("--sampling-size", type=int, default=None, help="S, samples per class at prediction (10)")

@@ -6,10 +6,12 @@ imbalanced subsets, std 0.00) and Table 3 (RMI 0.8276, PMA 0.9270). Split seeds 
     make reproduce-dgc-mnist          # full: 50 epochs, 10 evaluations on the 10000 test images, S = 10
     make reproduce-dgc-mnist-quick    # quick: 3 epochs, one evaluation on 500 test images, S = 10
 
-Runtime (measured with ``make bench-dgc``, see README): full is GPU work (about 3 h of training plus about
-1.2 h per evaluation on 2 CPU cores, so roughly 14 h on CPU); quick about 20 minutes on 2 CPU cores, evaluation
-included. The quick budget is far too short to approach the paper's numbers; it checks the whole pipeline on
-real data and gives a first, undertrained point.
+Runtime on 2 CPU cores (``make bench-dgc``; README "Performance", which says what was measured and what is
+estimated): about 4 ms per decode and 2.6-3.7 s per training batch (LVO + main step + oversampling) on idle
+cores, i.e. full = 3.3-4.6 h of training plus about 1.1 h
+per evaluation (10 classes x 10 samples x 10000 test images), about 15 h in all: GPU work. Quick: 16-21 min
+on idle cores, evaluation included (about 1.3 h on a CPU shared with other jobs). The quick budget is far too
+short to approach the paper's numbers; it checks the whole pipeline on real data and gives an undertrained point.
 """
 
 CONFIG = {
@@ -63,11 +65,11 @@ CONFIG = {
 
 BUDGETS = {
     "full": {},
-    # Same architecture, losses, constants, pretraining and per-batch steps. Reduced: 2 epochs instead of 50
+    # Same architecture, losses, constants, pretraining and per-batch steps. Reduced: 3 epochs instead of 50
     # (so the 'manual' schedule's epoch-30 halving is never reached, as in any run shorter than 31 epochs);
     # one evaluation, after the last epoch, on a class-stratified test subset (the first 50 test images of
     # each class in the official order: 500 of 10000); S stays 10; a checkpoint after every epoch.
-    "quick": {"epoch_num": 2, "eval_strategy": "last", "test_subset_per_class": 50, "save_every_epoch": 1},
+    "quick": {"epoch_num": 3, "eval_strategy": "last", "test_subset_per_class": 50, "save_every_epoch": 1},
     # Seconds, for tests: 2 epochs of 2 batches of 20, 2 pretraining steps on 100 images, an evaluation after
     # each epoch on 20 test images with S = 2, a checkpoint after each epoch (so resume is exercised).
     "smoke": {"epoch_num": 2, "batch_size": 20, "steps_per_epoch": 2, "e_pretrain_sample_size": 100,
