@@ -1,0 +1,98 @@
+"""The few things Keras 3's ``keras.ops`` does not give backend-agnostically: gradients of a pure function,
+compiling a pure function, moving arrays to and from the device, naming the device.
+
+TensorFlow: ``tf.GradientTape`` and ``tf.function`` (optionally XLA, ``jit_compile``); JAX:
+``jax.value_and_grad`` and ``jax.jit``. Everything else in the game is written with ``keras.ops``.
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+import keras
+import numpy as np
+
+
+def name() -> str:
+    return keras.backend.backend()
+
+
+def value_and_grad(fn, params, *args):
+    """``fn(params, *args) -> (loss, aux)``; returns ``loss, aux, d loss / d params`` (same structure)."""
+    b = name()
+    if b == "jax":
+        import jax
+
+        (loss, aux), grads = jax.value_and_grad(fn, has_aux=True)(params, *args)
+        return loss, aux, grads
+    if b == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss, aux = fn(params, *args)
+        return loss, aux, tape.gradient(loss, params)
+    raise RuntimeError(f"gamo_keras supports the tensorflow and jax backends of Keras 3, not {b!r} "
+                       f"(set KERAS_BACKEND=tensorflow or jax)")
+
+
+def compile_fn(fn, xla: bool | None = None):
+    """Compile a pure function of arrays (pytrees of arrays in, pytrees out).
+
+    TensorFlow: ``tf.function`` with ``jit_compile=xla`` (default: XLA on, see ``bench.py``); JAX: ``jax.jit``
+    (always XLA). Python values must not be passed: close over them instead, so one trace serves every call.
+    """
+    b = name()
+    if b == "jax":
+        import jax
+
+        return jax.jit(fn)
+    if b == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True if xla is None else bool(xla), reduce_retracing=False)
+    raise RuntimeError(f"unsupported Keras backend {b!r}")
+
+
+def to_device(tree):
+    """numpy pytree -> backend arrays (float64 -> float32)."""
+    def conv(a):
+        a = np.asarray(a)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        return keras.ops.convert_to_tensor(a)
+
+    return keras.tree.map_structure(conv, tree)
+
+
+def to_numpy(tree):
+    return keras.tree.map_structure(lambda a: np.asarray(keras.ops.convert_to_numpy(a)), tree)
+
+
+def describe_device() -> str:
+    """'gpu: NVIDIA H100 80GB HBM3 (jax)' or 'cpu: <model> (<n> cores, tensorflow)'."""
+    b = name()
+    if b == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        if d.platform != "cpu":
+            return f"{d.platform}: {d.device_kind} (jax {jax.__version__})"
+    elif b == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return f"gpu: {details.get('device_name', gpus[0].name)} (tensorflow)"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"cpu: {model} ({cores} cores, {b})"

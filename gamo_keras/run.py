@@ -1,0 +1,154 @@
+"""GAMO: Generative Adversarial Minority Oversampling (Mullick, Datta, Das, ICCV 2019), faithful Keras 3 port.
+
+    python run.py --dataset fashion --protocol gamo --split-seed 0 --budget full     # make reproduce-gamo-fmnist
+    python run.py --dataset mnist --model baseline                                   # classifier M alone
+    python run.py --dataset fashion --stage gamo2pix                                 # after the GAMO run
+
+Re-running the same command resumes from the last checkpoint; a finished run prints its result. Every
+deviation from the released code is an opt-in flag (README.md, "Faithful by default").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gamo  # noqa: E402,F401  (sets KERAS_BACKEND / TF log level before Keras is imported)
+from shared_data import cli  # noqa: E402
+
+DATASETS = ("mnist", "fashion", "cifar10", "svhn")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_common_args(p, datasets=DATASETS, default_protocol="gamo", default_split_seed=0)
+    g = p.add_argument_group("GAMO")
+    g.add_argument("--model", choices=("gamo", "baseline"), default="gamo",
+                   help="gamo: the three-player game; baseline: classifier M alone, same optimiser, batches and "
+                        "evaluation, 50,000 batch steps (the original's deleted dense_mlp_main.py)")
+    g.add_argument("--stage", choices=("gamo", "gamo2pix"), default="gamo",
+                   help="gamo: train and score (default); gamo2pix: per-class decoders from generated features "
+                        "to images for a finished conv-variant run (Fashion-MNIST), and its sample grid")
+    g.add_argument("--max-step", type=int, default=None,
+                   help="override the budget's max_step (GAMO counts 2 steps per iteration: 50000 = 25,000 its)")
+    g.add_argument("--eval-every", type=int, default=None, help="evaluation period in steps (default 500)")
+    g.add_argument("--save-every", type=int, default=None, help="checkpoint period in steps (default 5000)")
+    g.add_argument("--gamo2pix-steps", type=int, default=None, help="GAMO2pix steps per minority class")
+    f = p.add_argument_group("opt-in corrections (default: the released code's behaviour)")
+    f.add_argument("--no-fashion-transpose", dest="fashion_transpose", action="store_false", default=None,
+                   help="keep Fashion-MNIST's row-major orientation (the original transposes every image)")
+    f.add_argument("--joint-feature-training", action="store_true", default=None,
+                   help="train F jointly with M at every iteration instead of one outer epoch through frozen M")
+    f.add_argument("--cls-loss", choices=("mse", "ce"), default=None, help="M's loss (original: mse)")
+    f.add_argument("--adv-loss", choices=("mse", "bce"), default=None, help="D's and G-vs-D's loss (original: mse)")
+    f.add_argument("--separate-optimizers", action="store_true", default=None,
+                   help="one Adam per player (M, D, G, F) instead of one shared Adam counter")
+    f.add_argument("--fake-bn-mode", choices=("inference", "train"), default=None,
+                   help="BN mode of the cTMU when it makes the fakes shown to M and D (original: inference)")
+    f.add_argument("--gamo2pix-shuffle-bug", dest="gamo2pix_keep_order", action="store_false", default=None,
+                   help="GAMO2pix reshuffles each class's samples (the original's bug: weights hit other samples)")
+    f.add_argument("--vae-logvar-consistent", action="store_true", default=None,
+                   help="GAMO2pix samples z with exp(z_sigma / 2), consistent with its KL term")
+    o = p.add_argument_group("port settings (no effect on the maths)")
+    o.add_argument("--no-xla", dest="xla", action="store_false", default=None,
+                   help="compile the game without XLA (TensorFlow backend; about 3x slower on CPU)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--stop-after", type=int, default=None,
+                   help="stop after the first checkpoint at or past this many iterations (resume later)")
+    o.add_argument("--tag", default=None, help="suffix of the run folder name")
+    return p
+
+
+FIX_KEYS = ("fashion_transpose", "joint_feature_training", "cls_loss", "adv_loss", "separate_optimizers",
+            "fake_bn_mode")
+
+
+def resolve(args):
+    from gamo import config
+
+    overrides = dict(model=args.model, max_step=args.max_step, eval_every_steps=args.eval_every,
+                     save_every_steps=args.save_every, gamo2pix_steps=args.gamo2pix_steps, xla=args.xla,
+                     **{k: getattr(args, k) for k in FIX_KEYS},
+                     gamo2pix_keep_order=args.gamo2pix_keep_order, vae_logvar_consistent=args.vae_logvar_consistent)
+    if args.model == "baseline" and args.max_step is None:
+        pass  # config.load keeps max_step; the baseline counts one step per iteration (50,000 M updates)
+    return config.load(args.dataset, args.budget, **overrides)
+
+
+def run_folder_name(args, cfg) -> str:
+    from shared_data import records
+
+    default = type(cfg)(dataset=cfg.dataset, variant=cfg.variant, image_shape=cfg.image_shape)
+    fixes = [f"{k}-{getattr(cfg, k)}".replace("_", "").lower() for k in FIX_KEYS
+             if getattr(cfg, k) != getattr(default, k) and not (k == "fashion_transpose" and cfg.dataset != "fashion")]
+    tag = "-".join(fixes + ([args.tag] if args.tag else [])) or None
+    return records.run_name(args.dataset, args.protocol, args.split_seed, args.seed, args.budget,
+                            variant="baseline" if cfg.model == "baseline" else None, tag=tag)
+
+
+def describe_device() -> str:
+    from gamo import backend
+    from shared_data import records
+
+    d = backend.describe_device()
+    return d if not d.startswith("cpu") else f"{records.describe_cpu()}, {backend.name()}"
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        from shared_data.fetch import DataError
+        from shared_data.protocols import SplitError
+        from shared_data.records import RunError
+
+        from gamo.data import GamoDataError
+
+        if isinstance(exc, (DataError, SplitError, RunError, GamoDataError, ValueError)) or \
+                (isinstance(exc, RuntimeError) and "checkpoint" in str(exc)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _main(args) -> int:
+    from shared_data import records, splits
+
+    cfg = resolve(args)
+    if cfg.model == "baseline" and args.stage == "gamo2pix":
+        raise ValueError("--stage gamo2pix needs a GAMO run, not --model baseline")
+    split = splits.get_split(args.dataset, args.protocol, args.split_seed, imbalance=args.imbalance, ir=args.ir,
+                             data_root=args.data_root, mirrors=args.mirror)
+    run_cfg = dict(cfg.to_dict(), protocol=args.protocol, split_seed=args.split_seed, seed=args.seed,
+                   imbalance=args.imbalance, ir=args.ir, split_id=split.split_id, split_hash=split.split_hash,
+                   keras_backend=os.environ.get("KERAS_BACKEND", "tensorflow"))
+    name = run_folder_name(args, cfg)
+    run = records.RunDir.create(args.out, method="gamo", name=name, config=run_cfg,
+                                ignore_keys=("xla", "expected_runtime", "description", "keras_backend"))
+    if args.stage == "gamo2pix":
+        from gamo import pipeline
+
+        return pipeline.gamo2pix_stage(cfg, split, run, args)
+    if run.is_complete():
+        r = run.read_result()
+        m = r["metrics"]
+        print(f"{run.path}: finished earlier (ACSA {m['acsa']:.4f}, GM {m['gm_gamo']:.4f}, accuracy "
+              f"{m['accuracy']:.4f}); delete result.json to train again")
+        return 0
+    from gamo import pipeline
+
+    return pipeline.train_and_score(cfg, split, run, args, device=describe_device())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
