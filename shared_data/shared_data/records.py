@@ -103,8 +103,14 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """HEAD of the repository holding ``cwd`` (``+dirty`` when tracked files differ), or 'unknown'."""
-    cwd = cwd or Path(__file__).resolve().parent
+    """HEAD of the repository holding ``cwd`` (``+dirty`` when tracked files differ), or 'unknown'.
+
+    By default the working directory's repository is asked first (a ``run.py`` runs inside the checkout whose
+    code it executes, which may be a clone at a fixed commit), then the one holding this package.
+    """
+    if cwd is None:
+        found = git_commit(Path.cwd())
+        return found if found != "unknown" else git_commit(Path(__file__).resolve().parent)
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:

@@ -68,3 +68,22 @@ def test_publish_copies_only_finished_runs(tmp_path):
 def test_run_name_is_config_derived():
     assert records.run_name("fashion", "gamo", 0, 3, "full", variant="baseline") == \
         "fashion-gamo-baseline-split0-seed3-full"
+
+
+def test_git_commit_names_the_checkout_the_run_starts_in(tmp_path, monkeypatch):
+    import subprocess
+
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(git + ["init", "-q"], check=True)
+    (repo / "f.txt").write_text("a\n")
+    subprocess.run(git + ["add", "f.txt"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    monkeypatch.chdir(repo)
+    assert records.git_commit() == head
+    (repo / "f.txt").write_text("b\n")
+    assert records.git_commit() == head + "+dirty"
+    monkeypatch.chdir(tmp_path)  # not a checkout: falls back to the repository holding shared_data
+    assert records.git_commit() == records.git_commit(records.Path(records.__file__).resolve().parent)
