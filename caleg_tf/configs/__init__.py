@@ -35,11 +35,12 @@ FIXES = {
 #   eval_limit       test images evaluated (None: the full test set)
 BUDGETS = {
     "full": {},
-    # One MNIST/Fashion run in about 20 minutes on 2 idle CPU cores (README, "Budgets"): at most 10 pretraining
-    # steps, 1 full warm-up epoch, then 2 phase-2 epochs of half a pass each (together one pass over the
-    # training set), Gaussians refitted after every epoch, evaluation on the full test set after every epoch.
-    "quick": {"epochs": 3, "refit_every": 1, "e_pretrain_steps": 10,
-              "phase2_steps_per_epoch": {"mnist": 45, "fashion": 45, "cifar10": 103, "svhn": 103}},
+    # One MNIST/Fashion run in roughly 20 minutes on 2 idle CPU cores (README, "Budgets"): at most 5
+    # pretraining steps, 1 full warm-up epoch (90 joint-autoencoder steps), then 2 phase-2 epochs of 20
+    # iterations each (a phase-2 iteration costs about 5 warm-up steps), Gaussians refitted after every epoch,
+    # the full test set evaluated after every epoch. CIFAR10/SVHN (batch 50): 206 warm-up steps, 2 x 45.
+    "quick": {"epochs": 3, "refit_every": 1, "e_pretrain_steps": 5,
+              "phase2_steps_per_epoch": {"mnist": 20, "fashion": 20, "cifar10": 45, "svhn": 45}},
     "smoke": {"epochs": 2, "refit_every": 1, "steps_per_epoch": 2, "batch_size": 20, "e_pretrain_steps": 2,
               "e_pretrain_sample_size": 200, "eval_limit": 500},
 }
