@@ -68,17 +68,22 @@ def main(argv=None) -> int:
     xt = split.x_test[: cfg["test_batch_size"]].astype(np.float32) / 255.0
 
     def timed(fn, n):
+        """Wall seconds and process CPU seconds (all threads) per call, after one warm-up call."""
         fn(0)
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         for i in range(n):
             fn(i + 1)
-        return (time.time() - t0) / n
+        return (time.time() - t0) / n, (time.process_time() - c0) / n
 
     load0 = os.getloadavg()[0]
-    t_pre = timed(lambda i: pretrain_step(), 1)
-    t_batch = timed(train_batch, args.train_batches)
-    t_call = timed(lambda i: g.predict(sess, xt, cfg["test_batch_size"]), args.predict_calls)
+    t_pre, _ = timed(lambda i: pretrain_step(), 1)
+    t_batch, c_batch = timed(train_batch, args.train_batches)
+    t_call, c_call = timed(lambda i: g.predict(sess, xt, cfg["test_batch_size"]), args.predict_calls)
     load1 = os.getloadavg()[0]
+    # On idle cores the wall time is about the CPU time spread over the cores (the convolutions parallelise
+    # well); on a shared CPU the wall time is inflated but the CPU time much less so.
+    cores = os.cpu_count()
+    idle_batch, idle_call = c_batch / cores, c_call / cores
     train_ips = bs / t_batch
     pred_ips = cfg["test_batch_size"] / t_call
 
@@ -113,6 +118,11 @@ def main(argv=None) -> int:
           f"(it usually stops after a step or two)")
     print(f"predicted quick budget on this CPU: {h(quick_s)} ({quick['epoch_num']} epochs, one evaluation on "
           f"{q_test} images)")
+    idle_full = cfg["epoch_num"] * steps * idle_batch + n_eval * n_test * idle_call / cfg["test_batch_size"]
+    idle_quick = quick["epoch_num"] * steps * idle_batch + q_test * idle_call / cfg["test_batch_size"]
+    print(f"CPU time: {c_batch:.2f} s per training batch, {c_call:.2f} s per prediction call; spread over "
+          f"{cores} idle cores that is {idle_batch:.2f} s and {idle_call:.2f} s, so on idle cores: full budget "
+          f"about {h(idle_full)}, quick about {h(idle_quick)} (plus about a minute of start-up and checkpoints)")
     print(f"GPU extrapolation at an assumed {GPU_TFLOPS_ASSUMED:.0f} TFLOP/s sustained: full budget about "
           f"{h(gpu_full)} (not measured; {(enc + flops['decoder']) / 1e9:.2f} GFLOP per image forward)")
     sess.close()

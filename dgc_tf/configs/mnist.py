@@ -6,12 +6,12 @@ imbalanced subsets, std 0.00) and Table 3 (RMI 0.8276, PMA 0.9270). Split seeds 
     make reproduce-dgc-mnist          # full: 50 epochs, 10 evaluations on the 10000 test images, S = 10
     make reproduce-dgc-mnist-quick    # quick: 3 epochs, one evaluation on 500 test images, S = 10
 
-Runtime on 2 CPU cores (``make bench-dgc``; README "Performance", which says what was measured and what is
-estimated): about 4 ms per decode and 2.6-3.7 s per training batch (LVO + main step + oversampling) on idle
-cores, i.e. full = 3.3-4.6 h of training plus about 1.1 h
-per evaluation (10 classes x 10 samples x 10000 test images), about 15 h in all: GPU work. Quick: 16-21 min
-on idle cores, evaluation included (about 1.3 h on a CPU shared with other jobs). The quick budget is far too
-short to approach the paper's numbers; it checks the whole pipeline on real data and gives an undertrained point.
+Runtime on 2 CPU cores (``make bench-dgc``; README "Performance" says what was measured and what is estimated):
+on idle cores about 4 ms per decode and 2.2-3.7 s per training batch (LVO + main step + oversampling), so full =
+3-5 h of training plus about 1.1 h per evaluation (10 classes x 10 samples x 10000 test images), about 15 h in
+all: GPU work. Quick: 15-21 min on idle cores, evaluation included (upper bound from CPU time: 34 min; 1.3-1.7 h
+measured-and-extrapolated on a CPU shared with other jobs). The quick budget is far too short to approach the
+paper's numbers; it checks the whole pipeline on real data and gives an undertrained point.
 """
 
 CONFIG = {

@@ -86,20 +86,24 @@ def validate(cfg: dict) -> None:
     for key in ("epoch_num", "batch_size", "zdim", "sampling_size", "test_batch_size"):
         if not isinstance(cfg[key], int) or cfg[key] < 1:
             problems.append(f"{key} must be a positive integer, got {cfg[key]!r}")
-    if cfg["sampling_size"] is not None and cfg["sampling_size"] < 1:
-        problems.append("sampling_size must be >= 1")
     if cfg["test_subset_per_class"] is not None and cfg["test_subset_per_class"] < 1:
         problems.append("test subset per class must be >= 1")
     if cfg["lr"] <= 0:
         problems.append("lr must be > 0")
+    if cfg["aug_rate"] < 0 or cfg["lambda"] < 0:
+        problems.append(f"aug_rate and lambda must be >= 0, got {cfg['aug_rate']} and {cfg['lambda']}")
     if cfg["ce_reduction"] not in ("sum", "mean"):
         problems.append(f"ce_reduction must be sum or mean, got {cfg['ce_reduction']!r}")
     if cfg["aug_count_rule"] not in ("code", "paper"):
         problems.append(f"aug_count_rule must be code or paper, got {cfg['aug_count_rule']!r}")
     if cfg["inference_mmd"] not in ("plus", "minus", "off"):
         problems.append(f"inference_mmd must be plus, minus or off, got {cfg['inference_mmd']!r}")
-    if cfg["report_epoch"] is not None and not 1 <= cfg["report_epoch"] <= cfg["epoch_num"]:
-        problems.append(f"report_epoch must be a 1-based epoch in 1..{cfg['epoch_num']}, got {cfg['report_epoch']}")
+    if cfg["report_epoch"] is not None:
+        from .schedules import eval_epochs
+
+        evaluated = [e + 1 for e in eval_epochs(cfg["eval_strategy"], cfg["epoch_num"])]
+        if cfg["report_epoch"] not in evaluated:
+            problems.append(f"report_epoch {cfg['report_epoch']} is not an evaluated epoch ({evaluated})")
     if cfg["cost"] != "l2sq":
         problems.append(f"only cost = 'l2sq' is used by the released configs, got {cfg['cost']!r}")
     if cfg["augment_x"]:
