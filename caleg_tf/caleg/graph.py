@@ -80,6 +80,7 @@ class CaLeGGraph:
         self.train_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(self.logits, 1, output_type=tf.int32), y),
                                                 tf.float32))
         enc_obj = self.loss_rec + cfg["mmd_lambda"] * self.loss_mmd + self.loss_ce
+        self.loss_ae = enc_obj  # the joint warm-up objective (no generated codes exist before the first refit)
         if self.aug and cfg["classify_generated"]:
             # Fix #2; uses the fresh draw of this execution, the same codes stored for the next two.
             self.loss_ce_gen = losses.cross_entropy(nets.classify(self.z_new, cfg), self.y_gen, red)
@@ -151,7 +152,7 @@ class CaLeGGraph:
         shared = adam("Adam")
         opt = {k: (adam(f"Adam_{k}") if cfg["separate_optimizers"] else shared) for k in ("ae", "enc", "dec", "disc")}
         enc_step_vars = self.enc_vars + (self.cls_vars if cfg["train_classifier_phase2"] else [])
-        self.train_ae = opt["ae"].minimize(self.loss_enc, var_list=self.enc_vars + self.gen_vars)
+        self.train_ae = opt["ae"].minimize(self.loss_ae, var_list=self.enc_vars + self.gen_vars)
         self.train_enc = opt["enc"].minimize(self.loss_enc, var_list=enc_step_vars)
         self.train_dec = opt["dec"].minimize(self.loss_dec, var_list=self.gen_vars)  # C: no gradient, skipped
         self.train_disc = opt["disc"].minimize(self.loss_disc, var_list=self.disc_vars)

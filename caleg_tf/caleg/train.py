@@ -174,7 +174,7 @@ class Trainer:
         for idx in bar:
             y = self.y_train[idx]
             if not phase2:
-                _, z, rec, mmd, ce, enc = sess.run([g.train_ae, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_enc],
+                _, z, rec, mmd, ce, enc = sess.run([g.train_ae, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_ae],
                                                    {g.batch_idx: idx})
                 if g.aug:  # unused prior draw of the original: consumes the numpy stream only
                     self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), len(idx))

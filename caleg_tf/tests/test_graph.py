@@ -65,6 +65,7 @@ def test_fix_flags_train_the_classifier_with_separate_optimizers_and_resampled_g
         powers = [v for v in g.saved_variables() if "beta1_power" in v.name]
         assert len(powers) == 4
         c_w = g.cls_vars[0]
+        sess.run(g.train_ae, {g.batch_idx: np.arange(8, dtype=np.int32)})  # warm-up needs no generated labels
         before = sess.run(c_w)
         z_stored, _, gp, acc = _phase2_iteration(g, sess, b=8, rate=2.0)
         assert not np.allclose(before, sess.run(c_w))
