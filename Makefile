@@ -21,7 +21,8 @@ export MPLBACKEND := Agg
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 SUBPROJECTS := gamo_keras dgc_tf caleg_tf imsic_torch dfg_torch
-env_dir = $(shell environments/env.sh --path $(1))
+# $(shell) does not see make's exported variables (make < 4.4): pass VENVS on explicitly.
+env_dir = $(shell VENVS='$(VENVS)' environments/env.sh --path $(1))
 TF_PY = $(abspath $(call env_dir,gamo_keras))/bin/python
 TORCH_PY = $(abspath $(call env_dir,imsic_torch))/bin/python
 SPLIT_FLAGS = --data-root $(DATA_ROOT)
@@ -72,7 +73,7 @@ test-shared: $(addprefix env-,$(ENV_KEYS))
 test-subprojects: $(addprefix env-,$(SUBPROJECTS))
 	@for sub in $(SUBPROJECTS); do \
 	  [ -d $$sub/tests ] || continue; \
-	  py=$(CURDIR)/$$(environments/env.sh --path $$sub)/bin/python; \
+	  py=$$(cd $$(environments/env.sh --path $$sub) && pwd)/bin/python; \
 	  echo "== $$sub tests"; \
 	  (cd $$sub && $$py -m pytest -q -p no:cacheprovider -m "not slow" tests --junitxml=$(CURDIR)/$(REPORTS)/$$sub.xml); \
 	done
