@@ -185,15 +185,16 @@ class RandomChunk:
     u_fake: np.ndarray  # (L, bs, 1) U(0, 0.1): D's fake targets
     z_gen: np.ndarray  # (L, 2 * n_minority, genClassPoints, latent): G->M_i, G->D_i noise, class after class
     row0: np.ndarray  # (L,) int32 first row of the iteration's batch: (it % n_batches) * batch_size
+    mask: np.ndarray  # (L, bs) float32: 1 for the batch's real rows (a pass's short last batch is padded)
 
     def arrays(self) -> dict:
         return {"z_fake": self.z_fake, "fake_labels": self.fake_labels, "u_real": self.u_real,
-                "u_fake": self.u_fake, "z_gen": self.z_gen, "row0": self.row0}
+                "u_fake": self.u_fake, "z_gen": self.z_gen, "row0": self.row0, "mask": self.mask}
 
 
 def random_chunk(seed: int, start: int, length: int, capacity: int, batch_size: int, latent_dim: int,
                  n_minority: int, gen_points: int, to_balance, smooth_real: float = 0.1,
-                 smooth_fake: float = 0.1, n_batches: int = 1) -> RandomChunk:
+                 smooth_fake: float = 0.1, n_batches: int = 1, n_rows: int | None = None) -> RandomChunk:
     """Draw the random numbers of iterations ``start .. start+length-1`` (each from its own generator)."""
     if not 0 < length <= capacity:
         raise ValueError(f"chunk length {length} must be in 1..{capacity}")
@@ -204,6 +205,9 @@ def random_chunk(seed: int, start: int, length: int, capacity: int, batch_size: 
     z_gen = np.zeros((capacity, 2 * max(n_minority, 1), gen_points, latent_dim), np.float32)
     row0 = np.zeros(capacity, np.int32)
     row0[:length] = (np.arange(start, start + length) % n_batches) * batch_size
+    n_rows = n_batches * batch_size if n_rows is None else n_rows
+    mask = (row0[:, None] + np.arange(batch_size)[None, :] < n_rows).astype(np.float32)
+    mask[length:] = 0.0
     for k in range(length):
         rng = iteration_rng(seed, start + k)
         u_real[k] = rng.uniform(0.0, smooth_real, (batch_size, 1))
@@ -212,7 +216,7 @@ def random_chunk(seed: int, start: int, length: int, capacity: int, batch_size: 
         u_fake[k] = rng.uniform(0.0, smooth_fake, (batch_size, 1))
         if n_minority:
             z_gen[k] = rng.standard_normal((2 * n_minority, gen_points, latent_dim))
-    return RandomChunk(z_fake, labels, u_real, u_fake, z_gen, row0)
+    return RandomChunk(z_fake, labels, u_real, u_fake, z_gen, row0, mask)
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:

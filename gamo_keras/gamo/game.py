@@ -36,19 +36,28 @@ from .adam import AdamConfig, adam_update
 from .config import GamoConfig
 
 
-def mse(pred, target):
-    return ops.mean(ops.square(pred - target))
+def _row_mean(per_row, mask=None):
+    """Mean over the batch; with ``mask`` (1 = real row, 0 = padding) the mean over the real rows only, so a
+    short batch padded to the full size has exactly the loss and gradients of the short batch."""
+    if mask is None:
+        return ops.mean(per_row)
+    return ops.sum(per_row * mask) / ops.sum(mask)
 
 
-def categorical_ce(prob, target, eps=1e-7):
+def mse(pred, target, mask=None):
+    """Keras' mean_squared_error: mean over the last axis, then over the batch."""
+    return _row_mean(ops.mean(ops.square(pred - target), axis=-1), mask)
+
+
+def categorical_ce(prob, target, mask=None, eps=1e-7):
     """Keras 2's categorical_crossentropy on probabilities (clipped), mean over the batch."""
     p = ops.clip(prob, eps, 1.0 - eps)
-    return ops.mean(-ops.sum(target * ops.log(p), axis=-1))
+    return _row_mean(-ops.sum(target * ops.log(p), axis=-1), mask)
 
 
-def binary_ce(prob, target, eps=1e-7):
+def binary_ce(prob, target, mask=None, eps=1e-7):
     p = ops.clip(prob, eps, 1.0 - eps)
-    return ops.mean(-(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p)))
+    return _row_mean(ops.mean(-(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p)), axis=-1), mask)
 
 
 class Game:
@@ -193,7 +202,7 @@ class Game:
         return ops.matmul(alpha, x_cat), c
 
     # -- the single updates ----------------------------------------------------------------------------------
-    def update_m(self, state, x, y):
+    def update_m(self, state, x, y, mask=None):
         """M on (x, y): MSE (or CE) on the softmax output. With joint feature training x are images and the
         update also trains F."""
         joint = self.cfg.joint_feature_training
@@ -201,7 +210,7 @@ class Game:
 
         def loss_fn(params):
             feats = self.features(params["F"], x) if joint else x
-            return self.cls_loss(self.m_prob(params["M"], feats), y), None
+            return self.cls_loss(self.m_prob(params["M"], feats), y, mask), None
 
         params = {g: state["p"][g] for g in groups}
         loss, _, grads = backend.value_and_grad(loss_fn, params)
@@ -217,9 +226,9 @@ class Game:
         loss, _, grads = backend.value_and_grad(loss_fn, {"F": state["p"]["F"]})
         return self.apply(state, "F", ["F"], grads), loss
 
-    def update_d(self, state, x, c, target):
+    def update_d(self, state, x, c, target, mask=None):
         def loss_fn(params):
-            return self.adv_loss(self.d_prob(params["D"], x, c), target), None
+            return self.adv_loss(self.d_prob(params["D"], x, c), target, mask), None
 
         loss, _, grads = backend.value_and_grad(loss_fn, {"D": state["p"]["D"]})
         return self.apply(state, "D", ["D"], grads), loss
@@ -248,39 +257,40 @@ class Game:
         return ops.slice(x_cat, (int(self.offsets[k]), 0), (int(self.sizes[k]), self.dim))
 
     # -- one iteration ------------------------------------------------------------------------------------------
-    def iteration(self, state, xb, yb, x_cat, r, img=None):
+    def iteration(self, state, xb, yb, x_cat, r, img=None, mask=None):
         """The 22 updates of one GAMO iteration (module docstring). ``r`` holds this iteration's random numbers
-        (already cut to the batch size); ``img`` is the real image batch (joint feature training only)."""
+        (already cut to the batch size); ``img`` is the real image batch (joint feature training only);
+        ``mask`` marks the real rows of a padded short batch (the fake batch has the same size and mask)."""
+        joint = self.cfg.joint_feature_training
         if not self.gamo:
-            return self.update_m(state, img if self.cfg.joint_feature_training else xb, yb)[0]
-        if self.cfg.joint_feature_training:
-            state, _ = self.update_m(state, img, yb)
+            return self.update_m(state, img if joint else xb, yb, mask)[0]
+        state, _ = self.update_m(state, img if joint else xb, yb, mask)
+        if joint:
             xb = self.features(state["p"]["F"], img)
-        else:
-            state, _ = self.update_m(state, xb, yb)
-        state, _ = self.update_d(state, xb, yb, 1.0 - r["u_real"])
+        state, _ = self.update_d(state, xb, yb, 1.0 - r["u_real"], mask)
         x_fake, c_fake = self.fake_batch(state["p"], r["z_fake"], r["fake_labels"], x_cat)
-        state, _ = self.update_m(state, x_fake, c_fake) if not self.cfg.joint_feature_training else \
-            self._update_m_features(state, x_fake, c_fake)
-        state, _ = self.update_d(state, x_fake, c_fake, r["u_fake"])
+        upd_m = self._update_m_features if joint else self.update_m
+        state, _ = upd_m(state, x_fake, c_fake, mask)
+        state, _ = self.update_d(state, x_fake, c_fake, r["u_fake"], mask)
         for k in range(len(self.sizes)):
             xk = self.x_k(x_cat, k)
             state, _ = self.update_g(state, k, r["z_gen"][2 * k], xk, "M")
             state, _ = self.update_g(state, k, r["z_gen"][2 * k + 1], xk, "D")
         return state
 
-    def _update_m_features(self, state, x, y):
+    def _update_m_features(self, state, x, y, mask=None):
         """M on feature-space fakes when F is trained jointly: the fakes carry no gradient to F."""
         def loss_fn(params):
-            return self.cls_loss(self.m_prob(params["M"], x), y), None
+            return self.cls_loss(self.m_prob(params["M"], x), y, mask), None
 
         loss, _, grads = backend.value_and_grad(loss_fn, {"M": state["p"]["M"]})
         return self.apply(state, "M", ["M"], grads), loss
 
     # -- compiled functions -----------------------------------------------------------------------------------
     def make_chunk_fn(self, batch_size: int, full_batch: int, xla=None):
-        """Compiled ``(state, data, rand, n) -> state``: n consecutive iterations, all with batches of
-        ``batch_size`` rows (the short last batch of a pass has its own trace).
+        """Compiled ``(state, data, rand, n) -> state``: n consecutive iterations with batches of ``batch_size``
+        rows; the short last batch of a pass is padded to the full size and masked (``rand["mask"]``): its
+        losses are means over its real rows, so updates are those of the short batch, and one trace serves all.
 
         ``data``: {"x": (N, dim) training samples (pixels or current features), "y": (N, C) one-hot,
         "x_cat": minority samples class after class, ["img": images (joint)]};
@@ -293,16 +303,18 @@ class Game:
 
         def run(state, data, rand, n):
             offsets = ops.arange(bs, dtype="int32")
+            last_row = ops.shape(data["x"])[0] - 1
 
             def body(k, s):
-                rows = ops.take(rand["row0"], k) + offsets  # iteration k's batch rows (gathered: see above)
+                # iteration k's batch rows, gathered (see above); a short last batch is padded and masked
+                rows = ops.minimum(ops.take(rand["row0"], k) + offsets, last_row)
+                mask = ops.take(rand["mask"], k, axis=0)
                 xb = ops.take(data["x"], rows, axis=0)
                 yb = ops.take(data["y"], rows, axis=0)
                 img = ops.take(data["img"], rows, axis=0) if self.cfg.joint_feature_training else None
                 r = {key: ops.take(rand[key], k, axis=0) for key in ("z_fake", "fake_labels", "u_real", "u_fake",
                                                                         "z_gen")}
-                r = {key: (v if key == "z_gen" else v[:bs]) for key, v in r.items()}
-                return self.iteration(s, xb, yb, data["x_cat"], r, img)
+                return self.iteration(s, xb, yb, data["x_cat"], r, img, mask)
 
             return ops.fori_loop(0, n, body, state)
 

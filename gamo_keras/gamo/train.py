@@ -78,8 +78,9 @@ class Trainer:
         n = len(prep.y_train)
         bs = cfg.batch_size
         self.n_batches, self.last = gdata.batch_layout(n, bs)
+        # the short last batch is a masked full-size batch inside the compiled chunk: no segment of its own
         self.schedule = Schedule.from_steps(cfg.max_step, cfg.step_increment, cfg.eval_every_steps,
-                                            cfg.save_every_steps, self.n_batches, self.last != bs, self.conv,
+                                            cfg.save_every_steps, self.n_batches, False, self.conv,
                                             cfg.max_segment)
         self.n_min = len(prep.minority)
         self.gen_points = cfg.gen_points(self.C)
@@ -183,12 +184,13 @@ class Trainer:
         self._test_features = None
 
     # -- the game --------------------------------------------------------------------------------------------
-    def run_segment(self, a: int, b: int, small: bool):
-        bs = self.last if small else self.cfg.batch_size
+    def run_segment(self, a: int, b: int, small: bool = False):
+        bs = self.cfg.batch_size
         g = self.game
         rand = gdata.random_chunk(self.seed, a, b - a, self.capacity, self.cfg.batch_size, self.cfg.latent_dim,
                                   self.n_min, self.gen_points, self.prep.to_balance if self.n_min else [1],
-                                  self.cfg.real_smoothing, self.cfg.fake_smoothing, self.n_batches)
+                                  self.cfg.real_smoothing, self.cfg.fake_smoothing, self.n_batches,
+                                  len(self.prep.y_train))
         x_cat = self.x_cat if self.x_cat is not None else ops.zeros((1, g.dim))
         dat = {"x": self.x, "y": self.y, "x_cat": x_cat}
         if self.cfg.joint_feature_training:

@@ -87,3 +87,10 @@ def test_random_numbers_do_not_depend_on_chunking():
         np.testing.assert_array_equal(a[3:6], part.arrays()[key][:3])
     assert whole.row0[:6].tolist() == [0, 4, 8, 12, 16, 0]  # iterations 10..15 of 5 batches
     assert (whole.u_real[:6] >= 0).all() and (whole.u_real[:6] < 0.1).all()
+
+
+def test_short_last_batch_is_masked():
+    r = gd.random_chunk(0, 3, 3, 4, batch_size=4, latent_dim=2, n_minority=1, gen_points=1, to_balance=[1],
+                        n_batches=5, n_rows=18)  # 18 rows: batches of 4, 4, 4, 4, 2
+    assert r.row0.tolist() == [12, 16, 0, 0]
+    assert r.mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]]

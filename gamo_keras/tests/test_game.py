@@ -179,3 +179,22 @@ def test_g_against_m_target_is_one_minus_one_hot(setup):
     prob = backend.to_numpy(g.m_prob(state["p"]["M"], x))
     want = np.mean((prob - (1.0 - backend.to_numpy(c))) ** 2)
     assert float(backend.to_numpy(loss)) == pytest.approx(want, rel=1e-5)
+
+
+def test_masked_short_batch_updates_like_the_short_batch(setup):
+    """A pass's last batch (8 of 32 rows in the original) runs padded to the full size with a mask."""
+    prep, g, state, x_cat = setup
+    x = prep.x_train[:3]
+    y = gd.one_hot(prep.y_train[:3], prep.num_classes)
+    pad = lambda a: np.concatenate([a, np.repeat(a[-1:], 2, axis=0)])  # noqa: E731
+    mask = backend.to_device(np.array([1, 1, 1, 0, 0], np.float32))
+    short = np_state(g.update_m(state, backend.to_device(x), backend.to_device(y))[0])
+    padded = np_state(g.update_m(state, backend.to_device(pad(x)), backend.to_device(pad(y)), mask)[0])
+    for a, b in zip(leaves(short), leaves(padded)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    t = np.full((3, 1), 0.97, np.float32)
+    short = np_state(g.update_d(state, backend.to_device(x), backend.to_device(y), backend.to_device(t))[0])
+    padded = np_state(g.update_d(state, backend.to_device(pad(x)), backend.to_device(pad(y)),
+                                 backend.to_device(pad(t)), mask)[0])
+    for a, b in zip(leaves(short), leaves(padded)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

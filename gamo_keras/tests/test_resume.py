@@ -26,7 +26,7 @@ def _run(tmp_path, variant, stop_after=None, resume=False):
 def _check(tmp_path, variant):
     ref, done, ref_evals = _run(tmp_path / "ref", variant)
     assert done and ref.iteration == 12
-    # 22 samples, batch 4: 6 batches per pass, the last of 2 -> the short-batch trace is exercised
+    # 22 samples, batch 4: 6 batches per pass, the last of 2 (a masked full-size batch) is exercised
     assert ref.n_batches == 6 and ref.last == 2
     part, done, _ = _run(tmp_path / "cut", variant, stop_after=4)
     assert not done and part.iteration == 4
