@@ -69,16 +69,24 @@ def pair_real(real, other, aug_rate: float, resample: bool = False):
     batch gathered with a random permutation of range(len(other)); for len(other) > len(real) the
     out-of-range rows are zeros (GPU semantics). ``resample`` (fix ``gp_real_resample``): len(other) real rows
     drawn with replacement instead.
+
+    r = 1 with len(other) != len(real) (never with the original's batch sizes and class counts, but e.g. with
+    the counts of the full training set) is a shape error in the original; here it pairs as r < 1 or r > 1 do.
     """
-    n_other = tf.shape(other)[0]
+    n_real, n_other = tf.shape(real)[0], tf.shape(other)[0]
     if resample:
-        idx = tf.random.uniform([n_other], 0, tf.shape(real)[0], dtype=tf.int32)
-        return tf.gather(real, idx)
-    if aug_rate == 1:
-        return real
-    if aug_rate < 1:
+        return tf.gather(real, tf.random.uniform([n_other], 0, n_real, dtype=tf.int32))
+
+    def truncated():
         return tf.random.shuffle(real)[:n_other]
-    return gpu_style_gather(real, tf.random.shuffle(tf.range(n_other)))
+
+    def gathered():
+        return gpu_style_gather(real, tf.random.shuffle(tf.range(n_other)))
+
+    if aug_rate == 1:
+        return tf.cond(tf.equal(n_other, n_real), lambda: tf.identity(real),
+                       lambda: tf.cond(n_other < n_real, truncated, gathered))
+    return truncated() if aug_rate < 1 else gathered()
 
 
 def gradient_penalty(critic, real, other):

@@ -36,11 +36,11 @@ FIXES = {
 BUDGETS = {
     "full": {},
     # One MNIST/Fashion run in roughly 20 minutes on 2 idle CPU cores (README, "Budgets"): at most 5
-    # pretraining steps, 1 full warm-up epoch (90 joint-autoencoder steps), then 2 phase-2 epochs of 20
-    # iterations each (a phase-2 iteration costs about 5 warm-up steps), Gaussians refitted after every epoch,
-    # the full test set evaluated after every epoch. CIFAR10/SVHN (batch 50): 206 warm-up steps, 2 x 45.
+    # pretraining steps, 1 full warm-up epoch (90 joint-autoencoder steps), then 2 phase-2 epochs of 25
+    # iterations each (a phase-2 iteration costs 3-7 warm-up steps), Gaussians refitted after every epoch,
+    # the full test set evaluated after every epoch. CIFAR10/SVHN (batch 50): 206 warm-up steps, 2 x 50.
     "quick": {"epochs": 3, "refit_every": 1, "e_pretrain_steps": 5,
-              "phase2_steps_per_epoch": {"mnist": 20, "fashion": 20, "cifar10": 45, "svhn": 45}},
+              "phase2_steps_per_epoch": {"mnist": 25, "fashion": 25, "cifar10": 50, "svhn": 50}},
     "smoke": {"epochs": 2, "refit_every": 1, "steps_per_epoch": 2, "batch_size": 20, "e_pretrain_steps": 2,
               "e_pretrain_sample_size": 200, "eval_limit": 500},
 }

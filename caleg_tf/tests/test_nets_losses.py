@@ -106,6 +106,7 @@ def test_gradient_penalty_pairing_shapes():
     rows = {float(r[0, 0, 0]) for r in real}
     same = _pair(real, np.zeros_like(real), 1.0)
     assert np.array_equal(same, real)  # r = 1: no permutation
+    assert _pair(real, np.zeros((5, 2, 2, 1), np.float32), 1.0).shape == (5, 2, 2, 1)  # r = 1, B' != B
     half = _pair(real, np.zeros((3, 2, 2, 1), np.float32), 0.5)  # r < 1: permuted, truncated to B'
     assert half.shape == (3, 2, 2, 1) and len({float(r[0, 0, 0]) for r in half} & rows) == 3
     big = np.zeros((12, 2, 2, 1), np.float32)
