@@ -76,8 +76,7 @@ def resolve(args):
                      save_every_steps=args.save_every, gamo2pix_steps=args.gamo2pix_steps, xla=args.xla,
                      **{k: getattr(args, k) for k in FIX_KEYS},
                      gamo2pix_keep_order=args.gamo2pix_keep_order, vae_logvar_consistent=args.vae_logvar_consistent)
-    if args.model == "baseline" and args.max_step is None:
-        pass  # config.load keeps max_step; the baseline counts one step per iteration (50,000 M updates)
+    # the baseline keeps max_step and counts one step per iteration: 50,000 M updates, as in GAMO
     return config.load(args.dataset, args.budget, **overrides)
 
 
@@ -133,8 +132,11 @@ def _main(args) -> int:
                    imbalance=args.imbalance, ir=args.ir, split_id=split.split_id, split_hash=split.split_hash,
                    keras_backend=os.environ.get("KERAS_BACKEND", "tensorflow"))
     name = run_folder_name(args, cfg)
+    # GAMO2pix settings may differ between the GAMO stage and the GAMO2pix stage of one run (its own
+    # settings are written to gamo2pix/summary.json); port settings never change the maths
+    gamo2pix_keys = tuple(k for k in run_cfg if k.startswith("gamo2pix")) + ("vae_logvar_consistent",)
     run = records.RunDir.create(args.out, method="gamo", name=name, config=run_cfg,
-                                ignore_keys=("xla", "expected_runtime", "description", "keras_backend"))
+                                ignore_keys=("xla", "expected_runtime", "description", "keras_backend") + gamo2pix_keys)
     if args.stage == "gamo2pix":
         from gamo import pipeline
 
