@@ -176,11 +176,38 @@ def bench_f_steps(cfg, prep, xla_conv, steps=20):
     return 1000 * (time.perf_counter() - t0) / steps
 
 
+def bench_gamo2pix(cfg, prep, steps=100):
+    """GAMO2pix: ms per VAE step (batch 32) on the features of the largest minority class."""
+    from gamo import backend
+    from gamo.gamo2pix import ClassVAE, class_batches
+
+    k = len(prep.minority) - 1
+    images = prep.x_train[prep.class_rows[k]]
+    feats = np.random.default_rng(0).uniform(-1, 1, (len(images), cfg.feature_dim)).astype(np.float32)
+    vae = ClassVAE(cfg, cfg.feature_dim)
+    fn = vae.make_train_fn(cfg.gamo2pix_batch)
+    state = backend.to_device(vae.initial_state())
+    args = [backend.to_device(a) for a in (feats, images)]
+
+    def call(state, start, n):
+        rows, mask = class_batches(len(images), cfg.gamo2pix_batch, start, n)
+        eps = np.random.default_rng(start).standard_normal((n, cfg.gamo2pix_batch, cfg.gamo2pix_latent))
+        return fn(state, *args, backend.to_device(rows), backend.to_device(mask),
+                  backend.to_device(eps.astype(np.float32)), backend.to_device(np.int32(n)))
+
+    state = call(state, 0, steps)
+    backend.to_numpy(state["t"])
+    t0 = time.perf_counter()
+    state = call(state, steps, steps)
+    backend.to_numpy(state["t"])
+    return 1000 * (time.perf_counter() - t0) / steps
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=os.environ.get("SHARED_DATA_ROOT", "data"))
     p.add_argument("--mirror", action="append", default=[])
-    p.add_argument("--only", choices=("naive", "fused", "fashion"), default=None)
+    p.add_argument("--only", choices=("naive", "fused", "fashion", "gamo2pix"), default=None)
     p.add_argument("--out", default=None, help="also write the numbers as JSON here")
     args = p.parse_args(argv)
     from gamo import backend
@@ -210,11 +237,17 @@ def main(argv=None):
         report("fashion features (9000 images) xla=False s", round(fe, 2))
         for xc in (False, True):
             report(f"fashion F update xla={xc} ms/step", round(bench_f_steps(fcfg, fprep, xc), 1))
+        ms = bench_gamo2pix(fcfg, fprep)
+        report("fashion gamo2pix VAE ms/step", round(ms, 1))
+        report("fashion gamo2pix full (9 x 25,000 steps) estimate min", round(9 * 25000 * ms / 60000, 1))
         if "fashion F epoch (282 updates) xla=False s" in rows:
             est = (25000 * rows["fashion fused-250 xla=True ms/it"] / 1000
                    + 89 * (rows["fashion F epoch (282 updates) xla=False s"]
                            + rows["fashion features (9000 images) xla=False s"]))
             report("fashion full budget estimate (no evals) min", round(est / 60, 1))
+    if args.only == "gamo2pix":
+        fcfg, fprep = load("fashion", args.data_root, args.mirror)
+        report("fashion gamo2pix VAE ms/step", round(bench_gamo2pix(fcfg, fprep), 1))
     if "mnist fused-250 xla=True ms/it" in rows:
         report("mnist full budget estimate (no evals) min", round(25000 * rows["mnist fused-250 xla=True ms/it"]
                                                                   / 60000, 1))

@@ -123,6 +123,9 @@ def main(argv=None) -> int:
 def _main(args) -> int:
     from shared_data import records, splits
 
+    from gamo import backend
+
+    backend.check()
     cfg = resolve(args)
     if cfg.model == "baseline" and args.stage == "gamo2pix":
         raise ValueError("--stage gamo2pix needs a GAMO run, not --model baseline")

@@ -7,12 +7,12 @@ GAMO_RUN = $(TF_PY) gamo_keras/run.py --out $(RUN_OUT) --data-root $(DATA_ROOT) 
         reproduce-gamo-mnist-baseline reproduce-gamo-fmnist-baseline reproduce-gamo-mnist-dgc \
         reproduce-gamo-fmnist-dgc reproduce-gamo2pix-fmnist bench-gamo
 
-# GAMO on MNIST, protocol gamo, full budget (about 6 min on 2 CPU cores), then the comparison table.
+# GAMO on MNIST, protocol gamo, full budget (about 6-7 min on 2 CPU cores, estimate), then the comparison table.
 reproduce-gamo-mnist: env-gamo_keras
 	$(GAMO_RUN) --dataset mnist --protocol gamo --budget full
 	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/gamo/mnist-gamo-split0-seed$(GAMO_SEED)-full)
 
-# GAMO on Fashion-MNIST (conv feature variant), protocol gamo, full budget (about 14 min on 2 CPU cores).
+# GAMO on Fashion-MNIST (conv feature variant), protocol gamo, full budget (about 16 min on 2 CPU cores, estimate).
 reproduce-gamo-fmnist: env-gamo_keras
 	$(GAMO_RUN) --dataset fashion --protocol gamo --budget full
 	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/gamo/fashion-gamo-split0-seed$(GAMO_SEED)-full)

@@ -17,6 +17,18 @@ def name() -> str:
     return keras.backend.backend()
 
 
+SUPPORTED = ("tensorflow", "jax")
+
+
+def check() -> str:
+    """The Keras backend in use, or a ValueError naming the supported ones."""
+    b = name()
+    if b not in SUPPORTED:
+        raise ValueError(f"gamo_keras runs on the {' and '.join(SUPPORTED)} backends of Keras 3, not {b!r} "
+                         f"(set KERAS_BACKEND=tensorflow or jax)")
+    return b
+
+
 def value_and_grad(fn, params, *args):
     """``fn(params, *args) -> (loss, aux)``; returns ``loss, aux, d loss / d params`` (same structure)."""
     b = name()
