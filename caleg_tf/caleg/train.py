@@ -125,7 +125,12 @@ class Trainer:
             sess.run(g.local_init, {g.x_train_ph: self.x_train, g.y_train_ph: self.y_train.astype(np.int32)})
             t_start = time.time()
             if state:
-                g.saver.restore(sess, str(self.run.checkpoint_dir / state["checkpoint"]))
+                try:
+                    g.saver.restore(sess, str(self.run.checkpoint_dir / state["checkpoint"]))
+                except (tf.errors.OpError, ValueError) as exc:
+                    raise records.RunError(f"{self.run.checkpoint_dir / state['checkpoint']}: cannot restore "
+                                           f"({type(exc).__name__}); delete {self.run.checkpoint_dir} to restart "
+                                           f"the run") from exc
                 self.rng.set_state(tuple(state["rng_state"]))
                 self.fit = self._load_fit(state["last_fit_epoch"])
                 elapsed = state["elapsed_s"]
