@@ -42,7 +42,7 @@ reproduce-gamo-fmnist-dgc: env-gamo_keras
 	$(GAMO_RUN) --dataset fashion --protocol dgc --budget full
 	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/gamo/fashion-dgc-split0-seed$(GAMO_SEED)-full)
 
-# GAMO2pix on the finished Fashion-MNIST run: 9 per-class decoders, 25,000 steps each (about 40 min on CPU).
+# GAMO2pix on the finished Fashion-MNIST run: 9 per-class decoders, 25,000 steps each (45-90 min on 2 CPU cores).
 reproduce-gamo2pix-fmnist: env-gamo_keras
 	$(GAMO_RUN) --dataset fashion --protocol gamo --budget full --stage gamo2pix
 
