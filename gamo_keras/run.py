@@ -10,10 +10,8 @@ deviation from the released code is an opt-in flag (README.md, "Faithful by defa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -125,8 +123,8 @@ def _main(args) -> int:
 
     from gamo import backend
 
+    cfg = resolve(args)  # bad values fail here, before the framework starts
     backend.check()
-    cfg = resolve(args)
     if cfg.model == "baseline" and args.stage == "gamo2pix":
         raise ValueError("--stage gamo2pix needs a GAMO run, not --model baseline")
     split = splits.get_split(args.dataset, args.protocol, args.split_seed, imbalance=args.imbalance, ir=args.ir,

@@ -9,7 +9,6 @@ generator per iteration) and two integers cross over. Evaluations return M's sof
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,9 +276,3 @@ class Trainer:
             raise RuntimeError("no minority class to sample from")
         x, alpha = self.game.sample(self.state["p"], k, backend.to_device(z), self.x_cat)
         return backend.to_numpy(x), backend.to_numpy(alpha)
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0

@@ -82,7 +82,8 @@ def test_bad_input_is_a_one_line_error(tmp_path, data_root):
     p = run_py("--dataset", "imagenet", "--out", str(tmp_path))
     assert p.returncode == 2 and "imagenet" in p.stderr
     p = run_py("--dataset", "mnist", "--budget", "smoke", "--max-step", "7", "--out", str(tmp_path))
-    assert p.returncode == 2 and p.stderr.strip().startswith("error:") and "multiple of 2" in p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 2 and last.startswith("error:") and "multiple of 2" in last
     # a corrupt checkpoint stops the run with one line that names the file
     _needs_mnist()
     ck = tmp_path / "gamo" / "mnist-gamo-baseline-split0-seed0-smoke" / "checkpoints"
