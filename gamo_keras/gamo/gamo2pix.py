@@ -112,7 +112,9 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
 
     from .pipeline import save_grid
 
-    out = Path(run.path) / "gamo2pix"
+    # each combination of GAMO2pix corrections trains its own decoders
+    suffix = ("-shufflebug" if not cfg.gamo2pix_keep_order else "") + ("-logvar" if cfg.vae_logvar_consistent else "")
+    out = Path(run.path) / f"gamo2pix{suffix}"
     ck_root = out / "checkpoints"
     ck_root.mkdir(parents=True, exist_ok=True)
     pF = trainer.state["p"]["F"]
@@ -122,6 +124,8 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
     generated, recon_rows, labels = [], [], []
     for k, cls in enumerate(prep.minority):
         images = prep.x_train[prep.class_rows[k]]
+        if not cfg.gamo2pix_keep_order:  # the original's reshuffle of the class (seeded here)
+            images = images[gdata.iteration_rng(seed, k, stream=6).permutation(len(images))]
         feats = backend.to_numpy(trainer._features_of(pF, backend.to_device(images), min(500, len(images))))
         vae = ClassVAE(cfg, feats.shape[1])
         ck_dir = ck_root / f"class_{k}"
@@ -160,10 +164,7 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
         rng = gdata.iteration_rng(seed, k, stream=5)
         z = rng.standard_normal((6, cfg.latent_dim)).astype(np.float32)
         _, alpha = trainer.sample(k, z)
-        f_k = feats
-        if not cfg.gamo2pix_keep_order:  # the original's reshuffle: weights applied to another sample order
-            f_k = feats[rng.permutation(len(feats))]
-        gen_feats = alpha @ f_k
+        gen_feats = alpha @ feats  # alpha follows GAMO's sample order; with the shuffle bug feats do not
         p = state["p"]
         eps = rng.standard_normal((6, cfg.gamo2pix_latent)).astype(np.float32)
         _, _, zz = vae.encode(p["H"], backend.to_device(gen_feats.astype(np.float32)), backend.to_device(eps))
