@@ -132,3 +132,12 @@ def test_gradient_penalty_value_with_a_linear_critic():
         gp = losses.gradient_penalty(lambda u: c * tf.reduce_sum(u, axis=[1, 2, 3]),
                                      tf.random.normal(shape), tf.random.normal(shape))
         assert s.run(gp) == pytest.approx((c * np.sqrt(18) - 1) ** 2, rel=1e-5)
+
+
+def test_critic_use_d_config_builds_the_narrower_critic():
+    # MNIST d_num_filters 512: convs 64/128/256/512 (k = 4) with BN, linear 2048 -> 64, heads 64 -> 10 and 64 -> 1:
+    # 1088 + 128 + 131200 + 256 + 524544 + 512 + 2097664 + 1024 + 131136 + 650 + 65
+    cfg = get_config("mnist", critic_use_d_config=True)
+    with tf.Graph().as_default():
+        nets.discriminator(tf.placeholder(tf.float32, [None, 28, 28, 1]), cfg, training=True)
+        assert sum(int(np.prod(v.shape.as_list())) for v in tf.trainable_variables()) == 2888267
