@@ -6,7 +6,7 @@ no paper could be located), ported to TF1 graph code on ``tf.compat.v1``.
 
 As in the original, ``--seeds`` trains one fresh model per seed s on the imbalanced subset drawn with seed s
 (split seed = training seed = s), one run folder each. Without it one run uses --split-seed and --seed.
-Faithful by default; every ``--fix`` style flag below switches one documented correction on (README.md).
+Faithful by default; each flag of the "fixes" group switches one documented correction on (README.md).
 """
 from __future__ import annotations
 
