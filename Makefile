@@ -39,7 +39,8 @@ help:
 	@echo "make data                    fetch and verify MNIST and Fashion-MNIST into $(DATA_ROOT)"
 	@echo "make report                  regenerate the results section of README.md"
 	@echo "make envs                    create every environment"
-	@grep -h -o '^\(reproduce\|bench\)-[a-z0-9-]*:' */targets.mk 2>/dev/null | tr -d ':' | sort | sed 's/^/make /'
+	@{ $(MAKE) --no-print-directory -pRrq -f $(firstword $(MAKEFILE_LIST)) : 2>/dev/null || true; } | \
+	  grep -o '^\(reproduce\|bench\)-[a-z0-9-]*:' | tr -d ':' | sort -u | sed 's/^/make /'
 
 $(addprefix env-,$(SUBPROJECTS)): env-%:
 	@environments/env.sh $* >/dev/null

@@ -6,61 +6,21 @@
 
 CALEG_RUN = cd caleg_tf && $(TF_PY) run.py --imbalance 1 --aug-rate 1 --out $(abspath $(RUN_OUT)) --data-root $(DATA_ROOT)
 
-reproduce-caleg-mnist: env-caleg_tf
-	$(CALEG_RUN) --dataset mnist --budget full --seeds 1,2,3,4,5
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split1-seed1-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split2-seed2-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split3-seed3-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split4-seed4-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split5-seed5-full)
+CALEG_SEEDS_full := 1,2,3,4,5
+CALEG_SEEDS_quick := 1,2,3
+caleg_run_dirs = $(foreach s,$(subst $(comma), ,$(CALEG_SEEDS_$(2))),$(RUN_OUT)/caleg/$(1)-dgc-r1-split$(s)-seed$(s)-$(2))
+comma := ,
 
-reproduce-caleg-fmnist: env-caleg_tf
-	$(CALEG_RUN) --dataset fashion --budget full --seeds 1,2,3,4,5
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split1-seed1-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split2-seed2-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split3-seed3-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split4-seed4-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split5-seed5-full)
-
-reproduce-caleg-svhn: env-caleg_tf
-	$(CALEG_RUN) --dataset svhn --budget full --seeds 1,2,3,4,5
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split1-seed1-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split2-seed2-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split3-seed3-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split4-seed4-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split5-seed5-full)
-
-reproduce-caleg-cifar10: env-caleg_tf
-	$(CALEG_RUN) --dataset cifar10 --budget full --seeds 1,2,3,4,5
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split1-seed1-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split2-seed2-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split3-seed3-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split4-seed4-full)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split5-seed5-full)
-
-reproduce-caleg-mnist-quick: env-caleg_tf
-	$(CALEG_RUN) --dataset mnist --budget quick --seeds 1,2,3
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split1-seed1-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split2-seed2-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/mnist-dgc-r1-split3-seed3-quick)
-
-reproduce-caleg-fmnist-quick: env-caleg_tf
-	$(CALEG_RUN) --dataset fashion --budget quick --seeds 1,2,3
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split1-seed1-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split2-seed2-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/fashion-dgc-r1-split3-seed3-quick)
-
-reproduce-caleg-svhn-quick: env-caleg_tf
-	$(CALEG_RUN) --dataset svhn --budget quick --seeds 1,2,3
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split1-seed1-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split2-seed2-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/svhn-dgc-r1-split3-seed3-quick)
-
-reproduce-caleg-cifar10-quick: env-caleg_tf
-	$(CALEG_RUN) --dataset cifar10 --budget quick --seeds 1,2,3
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split1-seed1-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split2-seed2-quick)
-	$(call PUBLISH_AND_REPORT,$(RUN_OUT)/caleg/cifar10-dgc-r1-split3-seed3-quick)
+# reproduce-caleg-<name>[-quick]: train <dataset> on every seed of the budget, publish each seed's result.json,
+# then regenerate the report once.
+define caleg_target
+reproduce-caleg-$(1)$(if $(filter quick,$(3)),-quick): env-caleg_tf
+	$$(CALEG_RUN) --dataset $(2) --budget $(3) --seeds $$(CALEG_SEEDS_$(3))
+	$$(TF_PY) -m shared_data publish $$(call caleg_run_dirs,$(2),$(3)) --results $$(RESULTS)
+	$$(MAKE) --no-print-directory report
+endef
+$(foreach budget,full quick,$(foreach pair,mnist:mnist fmnist:fashion svhn:svhn cifar10:cifar10,\
+  $(eval $(call caleg_target,$(word 1,$(subst :, ,$(pair))),$(word 2,$(subst :, ,$(pair))),$(budget)))))
 
 bench-caleg: env-caleg_tf
 	cd caleg_tf && $(TF_PY) bench.py --dataset mnist

@@ -1,5 +1,6 @@
-"""Every command the README shows exists: run.py lines parse, make targets are defined in targets.mk."""
+"""Every command the README shows exists: run.py lines parse, make targets resolve (make -n)."""
 import re
+import subprocess
 import shlex
 import sys
 from pathlib import Path
@@ -21,6 +22,9 @@ def test_readme_run_commands_parse():
 
 
 def test_readme_make_targets_exist():
-    targets = set(re.findall(r"^([a-z0-9-]+):", (ROOT / "targets.mk").read_text(), re.M))
-    shown = set(re.findall(r"make (reproduce-caleg-[a-z0-9-]+|bench-caleg)", README))
-    assert shown and shown <= targets, shown - targets
+    shown = sorted(set(re.findall(r"make (reproduce-caleg-[a-z0-9-]+|bench-caleg)", README)))
+    assert shown
+    for target in shown:  # targets.mk makes its targets from a template: ask make itself
+        p = subprocess.run(["make", "-n", "-C", str(ROOT.parent), target], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, f"make {target}: {p.stderr.strip()}"
