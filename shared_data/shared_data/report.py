@@ -56,7 +56,8 @@ def paper_value(paper: pd.DataFrame, method: str, dataset: str, protocol: str, k
     if hit.empty:
         return None
     row = hit.iloc[0]
-    return float(row["value"]), (None if pd.isna(row.get("std")) else float(row["std"])), str(row.get("table", ""))
+    where = f"{row.get('source', '')}, table {row.get('table', '')}".strip(", ")
+    return float(row["value"]), (None if pd.isna(row.get("std")) else float(row["std"])), where
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +86,7 @@ def markdown_table(summary: pd.DataFrame, paper: pd.DataFrame) -> str:
         return "_No committed results yet: run a `make reproduce-...` target, then `make report`._\n"
     header = ["method", "variant", "dataset", "protocol", "budget", "device", "runs"] + [t for _, t in REPORT_METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    sources = {}  # where each quoted paper value comes from, listed under the table
     for _, row in summary.sort_values(["dataset", "protocol", "method", "variant", "budget"]).iterrows():
         cells = [row["method"], row["variant"], row["dataset"], row["protocol"], row["budget"], row["device"],
                  str(int(row["seeds"]))]
@@ -92,8 +94,14 @@ def markdown_table(summary: pd.DataFrame, paper: pd.DataFrame) -> str:
             ref = paper_value(paper, row["method"], row["dataset"], row["protocol"], key) \
                 if row["variant"] == row["method"] else None
             cells.append(_cell(row[key + "_mean"], row[key + "_std"], int(row["seeds"]), ref))
+            if ref is not None:
+                sources.setdefault(ref[2], set()).add(f"{PAPER_METHOD.get(row['method'], row['method'])} on "
+                                                      f"{row['dataset']}/{row['protocol']}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    for where, rows in sorted(sources.items()):
+        lines.append(f"Paper values for {', '.join(sorted(rows))}: {where}.")
+        lines.append("")
     lines.append("Ours: mean ± sample std over runs (training seeds and/or split seeds); paper: the published "
                  "value on the same protocol; Δ = ours − paper. Rows come from `results/**/result.json`.")
     return "\n".join(lines) + "\n"

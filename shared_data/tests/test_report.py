@@ -23,6 +23,7 @@ def test_report_sets_ours_beside_the_paper_and_updates_the_readme(tmp_path):
     expected = f"{np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} (paper 0.5000, Δ {np.mean(acsa) - 0.5:+.4f})"
     assert expected in text
     assert "| toy | toy | mnist | dgc | smoke | cpu: test | 2 |" in text
+    assert "Paper values for TOY on mnist/dgc: X, table 2." in text
     assert (tmp_path / "recall.png").stat().st_size > 1000
     body = readme.read_text()
     assert "old" not in body and expected in body and body.endswith("tail\n")
