@@ -108,6 +108,7 @@ def markdown_table(summary: pd.DataFrame, paper: pd.DataFrame) -> str:
 
 
 def per_class_plot(results: pd.DataFrame, path: str | Path) -> Path | None:
+    """One panel per dataset; in each, one bar group per class, one bar per (method, variant, protocol, budget)."""
     if results.empty:
         return None
     import matplotlib
@@ -115,17 +116,22 @@ def per_class_plot(results: pd.DataFrame, path: str | Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = list(results.groupby(GROUP, dropna=False))
-    fig, ax = plt.subplots(figsize=(10, 4 + 0.1 * len(groups)))
-    width = 0.8 / len(groups)
-    for i, (key, frame) in enumerate(groups):
-        recall = np.mean(np.stack([np.asarray(r) for r in frame["per_class_recall"]]), axis=0)
-        x = np.arange(len(recall)) + i * width
-        ax.bar(x, recall, width=width, label=f"{key[0]}/{key[1]} {key[2]} {key[3]} ({key[4]}, n={len(frame)})")
-    ax.set_xlabel("class label (original order; training counts fall from left to right in the GAMO/DGC profiles)")
-    ax.set_ylabel("recall (mean over runs)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="lower left")
+    datasets = sorted(results["dataset"].unique())
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(10, 3.6 * len(datasets)), squeeze=False)
+    for ax, dataset in zip(axes[:, 0], datasets):
+        groups = list(results[results["dataset"] == dataset].groupby(GROUP, dropna=False))
+        width = 0.8 / len(groups)
+        for i, (key, frame) in enumerate(groups):
+            recall = np.mean(np.stack([np.asarray(r) for r in frame["per_class_recall"]]), axis=0)
+            x = np.arange(len(recall)) - 0.4 + (i + 0.5) * width
+            ax.bar(x, recall, width=width, label=f"{key[0]}/{key[1]}, protocol {key[3]} ({key[4]}, n={len(frame)})")
+        ax.set_title(dataset)
+        ax.set_xticks(np.arange(len(recall)))
+        ax.set_ylabel("recall (mean over runs)")
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=7, loc="lower left")
+    axes[-1, 0].set_xlabel("class label (original order; training counts fall from left to right in the GAMO/DGC "
+                           "profiles)")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
