@@ -1,20 +1,8 @@
-"""Extension (no released code): GAMO on SVHN with the Fashion conv variant adapted to 32x32x3 (F's
-Flatten becomes 8*8*32 = 2048; GAMO2pix's decoder ends in 3 channels). Runs on the ``dgc`` protocol: the
+"""Extension (no released code): GAMO on SVHN, the same 32x32x3 conv variant and budgets as ``cifar10.py``
+(F's Flatten becomes 8*8*32 = 2048; GAMO2pix's decoder ends in 3 channels). Runs on the ``dgc`` protocol: the
 ``gamo`` draw (first 4000 per class) cannot produce a 4500-image class (spec section 8, item 16).
-Budgets as for Fashion-MNIST. The data is not available offline on the development machines.
+The data is not available offline on the development machines.
 """
+from .cifar10 import BASE as _RGB32, BUDGETS  # noqa: F401  (BUDGETS: the same schedule)
 
-BASE = dict(
-    dataset="svhn",
-    variant="conv",
-    image_shape=(32, 32, 3),
-    fashion_transpose=False,
-    description="GAMO extension, SVHN, conv feature variant adapted to 32x32x3",
-)
-
-BUDGETS = {
-    "full": dict(max_step=50000),
-    "quick": dict(max_step=5000, save_every_steps=2500, gamo2pix_steps=2000),
-    "smoke": dict(max_step=40, eval_every_steps=20, save_every_steps=20, gamo2pix_steps=10,
-                  gamo2pix_save_every=10, gamo2pix_preview_every=10),
-}
+BASE = dict(_RGB32, dataset="svhn", description="GAMO extension, SVHN, conv feature variant adapted to 32x32x3")
