@@ -10,7 +10,8 @@ def test_report_sets_ours_beside_the_paper_and_updates_the_readme(tmp_path):
     paper = tmp_path / "paper"
     paper.mkdir()
     (paper / "t.csv").write_text("source,table,dataset,protocol,method,metric,value,std\n"
-                                 "X,2,mnist,dgc,TOY,ACSA,0.5000,0.01\n")
+                                 "X,2,mnist,dgc,TOY,ACSA,0.5000,0.01\n"
+                                 "X,3,mnist,dgc,TOY,RMI,0.2500,\n")
     for seed, pred in [(1, [0, 0, 1, 2, 2, 2]), (2, [0, 0, 1, 1, 2, 2])]:
         r = _result(seed=seed, metrics=metrics.compute([0, 0, 1, 1, 2, 2], pred, train_counts=[3, 2, 1]))
         r["dataset"] = "mnist"
@@ -24,6 +25,10 @@ def test_report_sets_ours_beside_the_paper_and_updates_the_readme(tmp_path):
     assert expected in text
     assert "| toy | toy | mnist | dgc | smoke | cpu: test | 2 |" in text
     assert "Paper values for TOY on mnist/dgc: X, table 2." in text
+    assert "Paper values for TOY on mnist/dgc: X, table 3." in text
+    # RMI (DGC's Table 3) is a column too: the smallest class (2) is fully recalled in both runs
+    assert "1.0000 ± 0.0000 (paper 0.2500, Δ +0.7500)" in text
+    assert "| RMI | PMA |" in text
     assert (tmp_path / "recall.png").stat().st_size > 1000
     body = readme.read_text()
     assert "old" not in body and expected in body and body.endswith("tail\n")
