@@ -7,10 +7,10 @@ imbalanced subsets, std 0.00) and Table 3 (RMI 0.8276, PMA 0.9270). Split seeds 
     make reproduce-dgc-mnist-quick    # quick: 3 epochs, one evaluation on 500 test images, S = 10
 
 Runtime on 2 CPU cores (``make bench-dgc``; README "Performance" says what was measured and what is estimated):
-on idle cores about 4 ms per decode and 2.2-3.7 s per training batch (LVO + main step + oversampling), so full =
-3-5 h of training plus about 1.1 h per evaluation (10 classes x 10 samples x 10000 test images), about 15 h in
-all: GPU work. Quick: 15-21 min on idle cores, evaluation included (upper bound from CPU time: 34 min; 1.3-1.7 h
-measured-and-extrapolated on a CPU shared with other jobs). The quick budget is far too short to approach the
+measured on idle cores, 6.1 s per training batch (LVO + main step + oversampling: two full forward/backward
+passes) and about 8 ms per decode, so full = 7.5 h of training plus about 2.2 h per evaluation (10 classes x 10
+samples x 10000 test images), about 30 h in all: GPU work. Quick: about 35 min alone, 67 min each for two runs
+side by side with one thread each (measured), evaluation included. The quick budget is far too short to approach the
 paper's numbers; it checks the whole pipeline on real data and gives an undertrained point.
 """
 
