@@ -55,6 +55,8 @@ def parse_args(argv=None):
                         "the best validation ACSA")
     x = p.add_argument_group("run control")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
+    x.add_argument("--publish", default=None, metavar="RESULTS",
+                   help="copy each finished seed's result.json to RESULTS/caleg/<run name>/ as soon as it finishes")
     x.add_argument("--stop-after-epoch", type=int, default=None,
                    help="stop (as if interrupted) once this many epochs are checkpointed; re-run to resume")
     return p.parse_args(argv)
@@ -101,6 +103,8 @@ def main(argv=None) -> int:
             result = Trainer(cfg, split, run, seed, progress=not args.no_progress,
                              stop_after_epoch=args.stop_after_epoch).train()
             results.append(result)
+            if args.publish:
+                print(f"published {records.publish(run.path, args.publish)}")
             print(f"{run.path}  epoch {result.get('extra', {}).get('reported_epoch')}: "
                   f"{summary_line(result['metrics'])}")
         if len(results) > 1:

@@ -55,8 +55,10 @@ def test_interrupted_run_resumes_and_a_finished_run_reports(tmp_path, data_root,
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1]
     first = validate_result(json.loads((run / "result.json").read_text()))
-    assert run_py.main(args) == 0  # finished: reports, does not train again
+    assert run_py.main(args + ["--publish", str(tmp_path / "results")]) == 0  # finished: reports, no training
     assert "finished earlier" in capsys.readouterr().out
+    published = tmp_path / "results" / "caleg" / run.name / "result.json"
+    assert json.loads(published.read_text()) == first
     assert json.loads((run / "result.json").read_text())["created_utc"] == first["created_utc"]
 
 
