@@ -36,3 +36,33 @@ def test_report_sets_ours_beside_the_paper_and_updates_the_readme(tmp_path):
 
 def test_empty_results_say_so(tmp_path):
     assert "No committed results yet" in report.build_report(tmp_path / "none", tmp_path / "none")
+
+
+def test_variants_are_compared_with_the_faithful_run_pair_by_pair(tmp_path):
+    truth = [0, 0, 1, 1, 2, 2]
+    preds = {("toy", 1): [0, 0, 1, 2, 2, 2], ("toy", 2): [0, 0, 1, 1, 2, 2],
+             ("toy+fix", 1): [0, 0, 1, 1, 2, 2], ("toy+fix", 2): [0, 0, 1, 1, 2, 2],
+             ("toy+fix", 3): [0, 1, 1, 1, 2, 2]}  # seed 3 has no faithful partner: left out
+    for (variant, seed), pred in preds.items():
+        r = _result(seed=seed, variant=variant, metrics=metrics.compute(truth, pred, train_counts=[3, 2, 1]))
+        records.atomic_write_json(tmp_path / "results" / "toy" / f"{variant}-{seed}" / "result.json", r)
+    # another budget never pairs with the smoke runs
+    r = _result(seed=1, variant="toy+fix", budget="quick", metrics=metrics.compute(truth, [1] * 6, train_counts=[3, 2, 1]))
+    records.atomic_write_json(tmp_path / "results" / "toy" / "quick" / "result.json", r)
+    deltas = report.paired_deltas(report.load_results(tmp_path / "results"))
+    assert len(deltas) == 1
+    row = deltas.iloc[0]
+    assert (row["variant"], row["reference"], row["pairs"], row["seeds"]) == ("toy+fix", "toy", 2, "1,2")
+    d = [1.0 - np.mean([1, 0.5, 1]), 0.0]  # ACSA gain on seed 1, none on seed 2
+    assert np.isclose(row["acsa_mean"], np.mean(d)) and np.isclose(row["acsa_std"], np.std(d, ddof=1))
+    text = report.build_report(tmp_path / "results", tmp_path / "none")
+    assert f"| toy | toy+fix | toy | toy | dgc | smoke | cpu: test | 2 (1,2) | {np.mean(d):+.4f} ± " \
+           f"{np.std(d, ddof=1):.4f} |" in text
+    assert "What each variant changes" in text
+
+
+def test_no_paired_table_without_a_reference_run(tmp_path):
+    r = _result(seed=1, variant="toy+fix")
+    records.atomic_write_json(tmp_path / "results" / "toy" / "a" / "result.json", r)
+    assert report.paired_deltas(report.load_results(tmp_path / "results")).empty
+    assert "What each variant changes" not in report.build_report(tmp_path / "results", tmp_path / "none")
