@@ -42,3 +42,15 @@ def test_readme_commands_are_makefile_targets():
     for target in targets:
         p = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, f"make {target}: {p.stderr.strip()}"
+
+
+def test_the_readme_results_section_is_what_the_committed_results_give():
+    """The top-level results table is generated: it must match results/**/result.json (run `make report`)."""
+    from shared_data import report
+
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index(report.README_START), text.index(report.README_END)
+    section = text[start + len(report.README_START):end].strip()
+    expected = report.build_report(ROOT / "results", ROOT / "paper_tables").strip()
+    assert section.startswith(expected), "README.md results are stale: run `make report` and commit"
+    assert (ROOT / "results" / "README.md").read_text().strip().startswith(expected)
