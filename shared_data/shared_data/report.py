@@ -74,11 +74,19 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return results.groupby(GROUP, dropna=False).agg(**agg).reset_index()
 
 
-def _cell(mean, std, n, paper):
+def _mean_std(mean, std, n, sign=""):
+    """``mean ± std`` over n runs (the mean alone for one run); ``sign="+"`` writes differences with their sign."""
     if mean is None or np.isnan(mean):
-        ours = "NaN"
-    else:
-        ours = f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
+        return "NaN"
+    return f"{mean:{sign}.4f} ± {std:.4f}" if n > 1 else f"{mean:{sign}.4f}"
+
+
+def _md_row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _cell(mean, std, n, paper):
+    ours = _mean_std(mean, std, n)
     if paper is None:
         return ours
     diff = "" if mean is None or np.isnan(mean) else f", Δ {mean - paper[0]:+.4f}"
@@ -89,7 +97,7 @@ def markdown_table(summary: pd.DataFrame, paper: pd.DataFrame) -> str:
     if summary.empty:
         return "_No committed results yet: run a `make reproduce-...` target, then `make report`._\n"
     header = ["method", "variant", "dataset", "protocol", "budget", "device", "runs"] + [t for _, t in REPORT_METRICS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [_md_row(header), "|" + "---|" * len(header)]
     sources = {}  # where each quoted paper value comes from, listed under the table
     for _, row in summary.sort_values(["dataset", "protocol", "method", "variant", "budget"]).iterrows():
         cells = [row["method"], row["variant"], row["dataset"], row["protocol"], row["budget"], row["device"],
@@ -101,7 +109,7 @@ def markdown_table(summary: pd.DataFrame, paper: pd.DataFrame) -> str:
             if ref is not None:
                 sources.setdefault(ref[2], set()).add(f"{PAPER_METHOD.get(row['method'], row['method'])} on "
                                                       f"{row['dataset']}/{row['protocol']}")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_md_row(cells))
     lines.append("")
     for where, rows in sorted(sources.items()):
         lines.append(f"Paper values for {', '.join(sorted(rows))}: {where}.")
@@ -117,7 +125,7 @@ def paired_deltas(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if results.empty:
         return pd.DataFrame(rows)
-    cell = ["method", "dataset", "protocol", "budget", "device"]
+    cell = [c for c in GROUP if c != "variant"]
     for key, frame in results.groupby(cell, dropna=False):
         ref_name = REFERENCE_VARIANT.get(key[0], key[0])
         ref = frame[frame["variant"] == ref_name]
@@ -142,15 +150,12 @@ def paired_table(deltas: pd.DataFrame) -> str:
         return ""
     header = ["method", "variant", "vs", "dataset", "protocol", "budget", "device", "pairs (seeds)"] + \
         [f"Δ {t}" for _, t in REPORT_METRICS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [_md_row(header), "|" + "---|" * len(header)]
     for _, row in deltas.sort_values(["method", "dataset", "protocol", "budget", "variant"]).iterrows():
         cells = [row["method"], row["variant"], row["reference"], row["dataset"], row["protocol"], row["budget"],
                  row["device"], f"{row['pairs']} ({row['seeds']})"]
-        for metric, _ in REPORT_METRICS:
-            mean, std = row[metric + "_mean"], row[metric + "_std"]
-            cells.append("NaN" if np.isnan(mean) else
-                         (f"{mean:+.4f} ± {std:.4f}" if row["pairs"] > 1 else f"{mean:+.4f}"))
-        lines.append("| " + " | ".join(cells) + " |")
+        cells += [_mean_std(row[m + "_mean"], row[m + "_std"], row["pairs"], sign="+") for m, _ in REPORT_METRICS]
+        lines.append(_md_row(cells))
     lines.append("")
     lines.append("Δ = variant − reference, run by run on the same split seed and seed (mean ± sample std over the "
                  "pairs), so the split-to-split spread of the table above cancels out.")
