@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     v.add_argument("--split", required=True)
     v.set_defaults(func=_cmd_verify)
 
-    pub = sub.add_parser("publish", help="copy finished runs' result.json into results/")
+    pub = sub.add_parser("publish", help="copy finished runs' result.json (and metrics.jsonl) into results/")
     pub.add_argument("run_dir", nargs="+")
     pub.add_argument("--results", default="results")
     pub.set_defaults(func=_cmd_publish)

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import subprocess
 import tempfile
 from importlib import metadata
@@ -296,15 +295,21 @@ def validate_result(result: dict) -> dict:
 
 
 def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results") -> Path:
-    """Copy a finished run's ``result.json`` to ``<results_root>/<method>/<run name>/result.json``."""
+    """Copy a finished run's ``result.json`` to ``<results_root>/<method>/<run name>/result.json``.
+
+    The run's ``metrics.jsonl`` (its training log), when there is one, goes beside it, so a published number
+    can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
+    a published ``result.json`` never sits beside a missing or half-written log.
+    """
     run = RunDir(run_dir)
     if not run.is_complete():
         raise RunError(f"{run.path} has no result.json yet (the run has not finished)")
     result = validate_result(run.read_result())
     target = Path(results_root) / result["method"] / run.path.name / "result.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".result.", suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(run.result_path, tmp)
-    os.replace(tmp, target)
+    log = run.path / "metrics.jsonl"
+    if log.exists():
+        atomic_write_bytes(target.parent / "metrics.jsonl", log.read_bytes())
+    atomic_write_bytes(target, run.result_path.read_bytes())
     return target
+

@@ -61,8 +61,19 @@ def test_publish_copies_only_finished_runs(tmp_path):
     with pytest.raises(records.RunError, match="has not finished"):
         records.publish(run.path, tmp_path / "results")
     run.write_result(_result())
+    run.log_metrics({"step": 1, "acsa": 0.5})
     target = records.publish(run.path, tmp_path / "results")
     assert target == tmp_path / "results" / "toy" / "r1" / "result.json"
+    assert json.loads(target.read_text()) == run.read_result()
+    assert (target.parent / "metrics.jsonl").read_bytes() == (run.path / "metrics.jsonl").read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["metrics.jsonl", "result.json"]
+
+
+def test_publish_without_a_training_log_copies_the_result_alone(tmp_path):
+    run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
+    run.write_result(_result())
+    target = records.publish(run.path, tmp_path / "results")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
 
 
 def test_run_name_is_config_derived():
