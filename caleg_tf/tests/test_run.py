@@ -59,6 +59,7 @@ def test_interrupted_run_resumes_and_a_finished_run_reports(tmp_path, data_root,
     assert "finished earlier" in capsys.readouterr().out
     published = tmp_path / "results" / "caleg" / run.name / "result.json"
     assert json.loads(published.read_text()) == first
+    assert (published.parent / "metrics.jsonl").read_text() == (run / "metrics.jsonl").read_text()
     assert json.loads((run / "result.json").read_text())["created_utc"] == first["created_utc"]
 
 
