@@ -312,4 +312,3 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
         atomic_write_bytes(target.parent / "metrics.jsonl", log.read_bytes())
     atomic_write_bytes(target, run.result_path.read_bytes())
     return target
-
