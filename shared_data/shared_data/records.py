@@ -188,6 +188,10 @@ class RunDir:
         return self.path / "result.json"
 
     @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
     def config(self) -> dict:
         return json.loads((self.path / "config.json").read_text())
 
@@ -199,21 +203,20 @@ class RunDir:
 
     def log_metrics(self, record: dict) -> None:
         """Append one JSON line to ``metrics.jsonl`` (flushed and synced: an interruption loses nothing)."""
-        with open(self.path / "metrics.jsonl", "a") as f:
+        with open(self.metrics_path, "a") as f:
             f.write(to_json(record, indent=None) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
     def read_metrics(self) -> list[dict]:
-        p = self.path / "metrics.jsonl"
-        if not p.exists():
+        if not self.metrics_path.exists():
             return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
     def truncate_metrics(self, keep) -> None:
         """Keep only the records for which ``keep(record)`` is true (used when resuming from a checkpoint)."""
         kept = [r for r in self.read_metrics() if keep(r)]
-        atomic_write_bytes(self.path / "metrics.jsonl", "".join(to_json(r, indent=None) + "\n" for r in kept).encode())
+        atomic_write_bytes(self.metrics_path, "".join(to_json(r, indent=None) + "\n" for r in kept).encode())
 
     def save_predictions(self, **arrays) -> Path:
         return atomic_save_npz(self.path / "predictions.npz", **arrays)
@@ -306,9 +309,7 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
         raise RunError(f"{run.path} has no result.json yet (the run has not finished)")
     result = validate_result(run.read_result())
     target = Path(results_root) / result["method"] / run.path.name / "result.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log = run.path / "metrics.jsonl"
-    if log.exists():
-        atomic_write_bytes(target.parent / "metrics.jsonl", log.read_bytes())
+    if run.metrics_path.exists():
+        atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
     atomic_write_bytes(target, run.result_path.read_bytes())
     return target
