@@ -49,7 +49,7 @@ def training_curves(log: list[dict], path: Path):
     ep = [r["epoch"] + 1 for r in log]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3))
     for key in ("loss_rec", "loss_mmd", "loss_ce", "loss_dec", "loss_disc"):
-        a.plot(ep, [r[key] for r in log], label=key[5:], marker=".")
+        a.plot(ep, [r.get(key, np.nan) for r in log], label=key[5:], marker=".")  # no G/D loss in the warm-up
     a.set_yscale("symlog")
     a.set_xlabel("epoch")
     a.legend(fontsize=7)

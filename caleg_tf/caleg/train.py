@@ -171,7 +171,8 @@ class Trainer:
         sess.run(g.set_lr, {g.lr_ph: self.lr_at(epoch)})
         phase2 = self.fit is not None
         codes, labels, gen_codes, gen_labels = [], [], [], []
-        sums = dict.fromkeys(LOSS_KEYS, 0.0)
+        sums = {}  # only what this phase measures: the warm-up has no G, D or critic loss
+        n_accepted = 0
         n_steps = self.steps_in_epoch(epoch)
         t0 = time.time()
         bar = tqdm(self.epoch_batches(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{cfg['epochs']}"
@@ -179,11 +180,11 @@ class Trainer:
         for idx in bar:
             y = self.y_train[idx]
             if not phase2:
-                _, z, rec, mmd, ce, enc = sess.run([g.train_ae, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_ae],
-                                                   {g.batch_idx: idx})
+                _, z, rec, mmd, ce, enc, acc = sess.run([g.train_ae, g.z, g.loss_rec, g.loss_mmd, g.loss_ce,
+                                                         g.loss_ae, g.train_acc], {g.batch_idx: idx})
                 if g.aug:  # unused prior draw of the original: consumes the numpy stream only
                     self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), len(idx))
-                vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc}
+                vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc, "train_acc": acc}
             else:
                 feed = {g.batch_idx: idx}
                 enc_fetch = [g.train_enc, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_enc, g.train_acc]
@@ -197,14 +198,16 @@ class Trainer:
                 if g.aug:
                     disc_fetch.append(g.accepted)
                 d_out = sess.run(disc_fetch, feed)
-                if g.aug and not cfg["refit_real_only"]:
+                if g.aug:
                     ok = d_out[4]
-                    gen_codes.append(out[7][ok])
-                    gen_labels.append(feed[g.y_gen][ok])
+                    n_accepted += int(ok.sum())
+                    if not cfg["refit_real_only"]:
+                        gen_codes.append(out[7][ok])
+                        gen_labels.append(feed[g.y_gen][ok])
                 vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc, "dec": dec, "disc": d_out[1],
                         "critic": d_out[2], "gp": d_out[3], "train_acc": acc}
             for k, v in vals.items():
-                sums[k] += float(v)
+                sums[k] = sums.get(k, 0.0) + float(v)
             codes.append(z)
             labels.append(y)
         dt = time.time() - t0
@@ -214,8 +217,9 @@ class Trainer:
         record = {"epoch": epoch, "phase": 2 if phase2 else 1, "steps": n_steps, "lr": self.lr_at(epoch),
                   "epoch_time_s": dt, "s_per_step": dt / n_steps,
                   "train_images_per_s": n_steps * self.batch / dt,
-                  **{f"loss_{k}" if k != "train_acc" else k: sums[k] / n_steps for k in LOSS_KEYS},
-                  "accepted_generated": int(len(self.epoch_codes[3]))}
+                  **{f"loss_{k}" if k != "train_acc" else k: sums[k] / n_steps for k in LOSS_KEYS if k in sums},
+                  # accepted: D's class head agreed with the code's class; pooled: kept for the next refit
+                  "accepted_generated": n_accepted, "pooled_generated": int(len(self.epoch_codes[3]))}
         if hasattr(self, "pretrain_log") and epoch == 0:
             record.update(self.pretrain_log)
         logits = self._predict(self.x_test)

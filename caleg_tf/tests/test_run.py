@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shared_data.records import validate_result
@@ -35,8 +36,25 @@ def test_smoke_contract_on_real_mnist(tmp_path, data_root):
         assert (run / name).exists(), name
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in log] == [1, 2]  # one warm-up epoch, then phase 2 after the first refit
-    assert log[1]["accepted_generated"] >= 0 and log[1]["loss_disc"] != 0.0
+    assert "loss_disc" not in log[0] and 0 < log[0]["train_acc"] <= 1  # the warm-up has no G or D loss
+    assert log[1]["loss_disc"] != 0.0 and log[1]["pooled_generated"] == log[1]["accepted_generated"]
     assert sorted(p.name for p in (run / "refits").iterdir()) == ["epoch000.npz", "epoch001.npz"]
+    with np.load(run / "refits" / "epoch001.npz") as f:  # the refit pools real codes and every accepted one
+        assert (f["pool_counts"] - f["real_counts"]).sum() == log[1]["pooled_generated"]
+
+
+@needs_mnist
+def test_refit_real_only_pools_no_generated_codes(tmp_path, data_root):
+    sys.path.insert(0, str(ROOT))
+    import run as run_py
+
+    assert run_py.main(["--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+                        "--no-progress", "--refit-real-only"]) == 0
+    run = tmp_path / "caleg" / "mnist-dgc-r1-rro-split1-seed1-smoke"
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert log[1]["pooled_generated"] == 0 and log[1]["accepted_generated"] >= 0
+    with np.load(run / "refits" / "epoch001.npz") as f:
+        np.testing.assert_array_equal(f["pool_counts"], f["real_counts"])
 
 
 @needs_mnist
