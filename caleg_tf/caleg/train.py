@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -318,7 +319,10 @@ class Trainer:
                  "test_subsampled": bool(cfg["eval_limit"]),
                  "s_per_step_phase1": float(np.mean([r["s_per_step"] for r in log if r["phase"] == 1] or [np.nan])),
                  "s_per_iteration_phase2": float(np.mean([r["s_per_step"] for r in phase2] or [np.nan])),
-                 "parameter_counts": self.g.parameter_counts()}
+                 "parameter_counts": self.g.parameter_counts(),
+                 # the intra-op count sets the summation order: runs pair digit for digit only at equal counts
+                 "tf_threads": {"intra_op": os.environ.get("TF_NUM_INTRAOP_THREADS", "default (one per core)"),
+                                "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS", "default")}}
         variant = variant_name(cfg)
         result = records.make_result(method="caleg", framework=f"tensorflow {tf.__version__} (tf.compat.v1 graph)",
                                      split=self.split, seed=self.seed, budget=cfg["budget"], device=device_name(),

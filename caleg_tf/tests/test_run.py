@@ -25,13 +25,16 @@ def test_smoke_contract_on_real_mnist(tmp_path, data_root):
     out = tmp_path / "runs"
     cmd = [sys.executable, str(ROOT / "run.py"), "--dataset", "mnist", "--budget", "smoke", "--out", str(out),
            "--data-root", data_root, "--no-progress"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    threads = os.environ.get("TF_NUM_INTRAOP_THREADS", "2")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "TF_NUM_INTRAOP_THREADS": threads})
     assert p.returncode == 0, p.stderr[-3000:]
     run = out / "caleg" / "mnist-dgc-r1-split1-seed1-smoke"
     result = validate_result(json.loads((run / "result.json").read_text()))
     assert result["method"] == "caleg" and result["variant"] == "caleg-r1" and result["budget"] == "smoke"
     assert result["train_counts"] == [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
     assert result["extra"]["test_subsampled"] and result["n_test"] == 500
+    assert result["extra"]["tf_threads"]["intra_op"] == threads  # the summation order depends on it
     for name in ("config.json", "metrics.jsonl", "predictions.npz", "per_class_recall.png", "curves.png"):
         assert (run / name).exists(), name
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
