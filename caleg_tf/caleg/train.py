@@ -23,7 +23,6 @@ from .graph import CaLeGGraph
 from .tfcompat import tf
 
 STATE_FILE = "state.json"
-LOSS_KEYS = ("rec", "mmd", "ce", "enc", "dec", "disc", "critic", "gp", "train_acc")
 
 
 class Interrupted(Exception):
@@ -218,7 +217,7 @@ class Trainer:
         record = {"epoch": epoch, "phase": 2 if phase2 else 1, "steps": n_steps, "lr": self.lr_at(epoch),
                   "epoch_time_s": dt, "s_per_step": dt / n_steps,
                   "train_images_per_s": n_steps * self.batch / dt,
-                  **{f"loss_{k}" if k != "train_acc" else k: sums[k] / n_steps for k in LOSS_KEYS if k in sums},
+                  **{k if k == "train_acc" else f"loss_{k}": v / n_steps for k, v in sums.items()},
                   # accepted: D's class head agreed with the code's class; pooled: kept for the next refit
                   "accepted_generated": n_accepted, "pooled_generated": int(len(self.epoch_codes[3]))}
         if hasattr(self, "pretrain_log") and epoch == 0:
