@@ -61,6 +61,21 @@ def test_variants_are_compared_with_the_faithful_run_pair_by_pair(tmp_path):
     assert "What each variant changes" in text
 
 
+def test_a_fix_on_another_base_variant_is_compared_with_that_base(tmp_path):
+    truth = [0, 0, 1, 1, 2, 2]
+    preds = {"toy": [0, 0, 1, 2, 2, 2], "toy-r2": [0, 0, 1, 1, 2, 2], "toy-r2+fix": [0, 1, 1, 1, 2, 2],
+             "toy-r3+fix": [0, 0, 1, 1, 2, 2]}  # no toy-r3 run: compared with the faithful toy
+    for variant, pred in preds.items():
+        r = _result(seed=1, variant=variant, metrics=metrics.compute(truth, pred, train_counts=[3, 2, 1]))
+        records.atomic_write_json(tmp_path / "results" / "toy" / variant / "result.json", r)
+    deltas = report.paired_deltas(report.load_results(tmp_path / "results")).set_index("variant")
+    assert deltas["reference"].to_dict() == {"toy-r2": "toy", "toy-r2+fix": "toy-r2", "toy-r3+fix": "toy"}
+    acsa = {v: np.mean(metrics.compute(truth, p, train_counts=[3, 2, 1])["per_class_recall"])
+            for v, p in preds.items()}
+    assert np.isclose(deltas.loc["toy-r2+fix", "acsa_mean"], acsa["toy-r2+fix"] - acsa["toy-r2"])
+    assert np.isclose(deltas.loc["toy-r3+fix", "acsa_mean"], acsa["toy-r3+fix"] - acsa["toy"])
+
+
 def test_no_paired_table_without_a_reference_run(tmp_path):
     r = _result(seed=1, variant="toy+fix")
     records.atomic_write_json(tmp_path / "results" / "toy" / "a" / "result.json", r)
