@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from importlib import metadata
@@ -297,18 +298,36 @@ def validate_result(result: dict) -> dict:
     return result
 
 
+def device_slug(device: str) -> str:
+    """``cpu: Intel(R) Xeon(R) Processor (2 cores)`` -> ``cpu-intel-r-xeon-r-processor-2-cores``."""
+    return re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")
+
+
+def _published_device(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("device")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results") -> Path:
     """Copy a finished run's ``result.json`` to ``<results_root>/<method>/<run name>/result.json``.
 
     The run's ``metrics.jsonl`` (its training log), when there is one, goes beside it, so a published number
     can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
     a published ``result.json`` never sits beside a missing or half-written log.
+
+    A result replaces an earlier one of the same run name only when both were measured on the same device (a
+    re-run). The same run on another device goes beside it, to ``<run name>--<device slug>/``: numbers from
+    different machines differ in their summation order, so neither may silently take the other's place.
     """
     run = RunDir(run_dir)
     if not run.is_complete():
         raise RunError(f"{run.path} has no result.json yet (the run has not finished)")
     result = validate_result(run.read_result())
     target = Path(results_root) / result["method"] / run.path.name / "result.json"
+    if target.exists() and _published_device(target) != result["device"]:
+        target = target.parent.with_name(f"{run.path.name}--{device_slug(result['device'])}") / "result.json"
     if run.metrics_path.exists():
         atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
     atomic_write_bytes(target, run.result_path.read_bytes())

@@ -76,6 +76,23 @@ def test_publish_without_a_training_log_copies_the_result_alone(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
 
 
+def test_publish_never_replaces_a_result_from_another_device(tmp_path):
+    results = tmp_path / "results"
+    first = records.RunDir.create(tmp_path / "a", "toy", "r1", {})
+    first.write_result(_result(device="cpu: AMD EPYC (2 cores)"))
+    assert records.publish(first.path, results) == results / "toy" / "r1" / "result.json"
+    again = records.RunDir.create(tmp_path / "b", "toy", "r1", {})
+    again.write_result(_result(device="cpu: AMD EPYC (2 cores)", wall_time_s=2.5))
+    assert records.publish(again.path, results) == results / "toy" / "r1" / "result.json"  # a re-run replaces
+    other = records.RunDir.create(tmp_path / "c", "toy", "r1", {})
+    other.write_result(_result(device="cpu: Intel(R) Xeon(R) Processor (2 cores)", wall_time_s=3.5))
+    target = records.publish(other.path, results)
+    assert target == results / "toy" / "r1--cpu-intel-r-xeon-r-processor-2-cores" / "result.json"
+    assert json.loads(target.read_text())["wall_time_s"] == 3.5
+    assert json.loads((results / "toy" / "r1" / "result.json").read_text())["wall_time_s"] == 2.5
+    assert records.publish(other.path, results) == target  # and its own re-run replaces it there
+
+
 def test_run_name_is_config_derived():
     assert records.run_name("fashion", "gamo", 0, 3, "full", variant="baseline") == \
         "fashion-gamo-baseline-split0-seed3-full"
