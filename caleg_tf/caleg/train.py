@@ -86,10 +86,11 @@ class Trainer:
 
     def epoch_batches(self, epoch: int):
         """Index vectors of the epoch's batches: consecutive slices of the fixed order (fix
-        ``reshuffle_each_epoch``: a new order each epoch). A budget with fewer steps than a pass continues
-        where the previous epoch stopped, cyclically."""
+        ``reshuffle_each_epoch``: a new order between epochs, so the first epoch keeps the loader's order, as
+        the faithful run's does). A budget with fewer steps than a pass continues where the previous epoch
+        stopped, cyclically."""
         order = np.arange(self.n, dtype=np.int32)
-        if self.cfg["reshuffle_each_epoch"]:
+        if self.cfg["reshuffle_each_epoch"] and epoch > 0:
             order = np.random.RandomState([self.seed, epoch]).permutation(self.n).astype(np.int32)
         start = sum(self.steps_in_epoch(e) for e in range(epoch))
         for i in range(self.steps_in_epoch(epoch)):

@@ -20,7 +20,7 @@ FIXES = {
     "refit_real_only": False,  # #7: refit the Gaussians on real codes only
     "cov_ridge": 0.0,  # #8: add eps * I to every covariance before sampling
     "critic_use_d_config": False,  # #9: build D from d_num_filters / d_num_layers
-    "reshuffle_each_epoch": False,  # #10: new batch order every epoch
+    "reshuffle_each_epoch": False,  # #10: new batch order between epochs (the first keeps the loader's)
     "report_epoch": None,  # #11: report this epoch (1-based) instead of the last
     "val_fraction": 0.0,  # #11: hold out this stratified fraction of the training subset; report best-val epoch
 }
