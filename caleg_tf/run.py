@@ -48,7 +48,8 @@ def parse_args(argv=None):
     f.add_argument("--refit-real-only", action="store_true", help="#7 refit the Gaussians on real codes only")
     f.add_argument("--cov-ridge", type=float, default=0.0, help="#8 add eps*I to each covariance (default 0)")
     f.add_argument("--critic-use-d-config", action="store_true", help="#9 build D from d_num_filters/d_num_layers")
-    f.add_argument("--reshuffle-each-epoch", action="store_true", help="#10 new batch order between epochs (the first keeps the loader's order)")
+    f.add_argument("--reshuffle-each-epoch", action="store_true",
+                   help="#10 new batch order between epochs (the first keeps the loader's order)")
     f.add_argument("--report-epoch", type=int, default=None, help="#11 report this epoch (1-based), not the last")
     f.add_argument("--val-fraction", type=float, default=0.0,
                    help="#11 hold out this stratified fraction of the training subset and report the epoch with "

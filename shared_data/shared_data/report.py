@@ -216,7 +216,8 @@ def build_report(results_root="results", paper_folder="paper_tables", plot_path=
     text = markdown_table(summarise(results), paper)
     paired = paired_table(paired_deltas(results))
     if paired:
-        text += "\nWhat each variant changes against its reference (the `vs` column: the method's faithful run, or the variant's base where that has runs):\n\n" + paired
+        text += ("\nWhat each variant changes against its reference (the `vs` column: the method's faithful run, "
+                 "or the variant's base where that has runs):\n\n" + paired)
     if plot_path and per_class_plot(results, plot_path):
         text += f"\nPer-class recall: `{plot_path}`.\n"
     if out_markdown:
