@@ -18,7 +18,7 @@ CONFIG = {
     "e_num_layers": 4,
     "g_num_filters": 1024,
     "g_num_layers": 3,
-    "d_num_filters": 512,  # never read by the original (Faithful #9); used with critic_use_d_config
+    "d_num_filters": 512,  # never read by the original (models.py L33, L40); used with critic_use_d_config
     "d_num_layers": 4,
     "init_std": 0.0099999,
     "noise_std": 0.01,
