@@ -123,5 +123,6 @@ def test_bad_input_gives_one_line_errors(tmp_path):
     assert p.returncode == 2 and p.stderr.strip() == "error: --seeds takes comma-separated integers, got '1,x'"
     p = subprocess.run(base + ["--seeds", "1,-2"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.strip() == "error: --seeds takes non-negative integers, got '1,-2'"
-    p = subprocess.run(base + ["--seed", "-1"], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(base + ["--seed", "-1", "--budget", "smoke", "--stop-after-epoch", "1"], capture_output=True,
+                       text=True, timeout=300)
     assert p.returncode == 2 and "seed" in p.stderr
