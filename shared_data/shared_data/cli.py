@@ -52,7 +52,7 @@ def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_data
     g.add_argument("--ir", type=float, default=None,
                    help="imbalance ratio n_max/n_min for the exp and step protocols (default 100)")
     g.add_argument("--protocol", default=default_protocol, choices=protocols_allowed,
-                   help=f"split protocol (default {default_protocol}); see specs/protocols.md")
+                   help=f"split protocol (default {default_protocol}); see shared_data/README.md")
     g.add_argument("--split-seed", type=_seed, default=default_split_seed,
                    help=f"seed that draws the imbalanced split (default {default_split_seed})")
     g.add_argument("--seed", type=_seed, default=default_seed,
