@@ -29,6 +29,17 @@ def _dataset_type(allowed):
     return wrapped
 
 
+def sigterm_as_interrupt() -> None:
+    """Treat SIGTERM (a scheduler's or ``kill``'s stop) like Ctrl-C: the run's KeyboardInterrupt handling
+    checkpoints and prints how to resume, instead of dying without a word."""
+    import signal
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def _seed(value: str) -> int:
     try:
         seed = int(value)

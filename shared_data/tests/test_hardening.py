@@ -128,3 +128,11 @@ def test_a_file_whose_class_counts_are_not_the_official_ones_is_refused(tmp_path
         registry.DATASETS.clear()
         registry.DATASETS.update(registry_backup)
     assert np.sum(spec.train_class_counts) == spec.n_train
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    code = ("import os, signal, time\nfrom shared_data import cli\ncli.sigterm_as_interrupt()\n"
+            "try:\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(5)\n"
+            "except KeyboardInterrupt:\n    print('checkpointed')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "checkpointed", p.stderr
