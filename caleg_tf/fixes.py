@@ -45,7 +45,7 @@ FIXES = (
         original="each refit pools the epoch's real codes with every generated code the discriminator's class "
                  "head accepted (`caleg.py` L341-343, L357-364, L398)"),
     Fix("cov_ridge", 0.0, type=float,
-        help="add EPS times the identity to every class covariance before sampling",
+        help="add RIDGE times the identity to every class covariance before sampling",
         original="`np.cov` of the pool (`caleg.py` L399), sampled by `np.random.multivariate_normal` (L220) "
                  "with no ridge, although the first refit sees fewer codes than dimensions in the smallest "
                  "classes"),

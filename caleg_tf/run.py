@@ -129,7 +129,7 @@ def run_one(args) -> list[dict]:
                          stop_after_epoch=args.stop_after_epoch).train()
         results.append(result)
         if args.publish:
-            print(f"published {records.publish(run.path, args.publish)}")
+            print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
         print(f"{run.path}  epoch {result.get('extra', {}).get('reported_epoch')}: "
               f"{summary_line(result['metrics'])}")
     if len(results) > 1:
@@ -141,6 +141,7 @@ def run_one(args) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    cli.sigterm_as_interrupt()  # a stop by a scheduler or `kill` checkpoints like Ctrl-C
     try:
         for args in commands(argv):  # checked before TensorFlow is imported
             run_one(args)
