@@ -79,6 +79,10 @@ def test_committed_results_name_the_variant_a_new_run_with_the_same_flags_gets(p
     old = result.get("variant", "")
     if old.startswith("caleg-"):  # a first-schema record: its variant string holds the short tags
         assert v.faithful == ("+" not in old)
+        old_base = old.split("+")[0]
+        assert v.name.split("+")[0] == ("caleg no-aug" if old_base == "caleg-noaug" else
+                                        "caleg r=" + old_base[len("caleg-r"):])
+        assert len(v.fixes) == len(old.split("+")) - 1  # one fix per tag
         args = run_py.parse_args(["--dataset", result["dataset"], "--budget", result["budget"]] + v1_flags(old))
     else:
         assert v.name == old and v.faithful == result["faithful"]
