@@ -36,9 +36,9 @@ FIXES = (
         original="the main step and the classifier-only step are built on one Adam instance and share the "
                  "classifier's moment slots (`dgc.py` L210-216)"),
     Fix("decode_oversampled", False,
-        help="decode the oversampled codes and add 0.5 x batch mean of ||x_src - x_hat||^2 (against the image "
-             "each copy came from) to the oversampling step, which then also updates the decoder (one reading "
-             "of paper Sec. 3.3 / Fig. 3)",
+        help="decode the oversampled codes and add 0.5 x the batch mean of each decoded copy's squared error "
+             "against the image it was copied from to the oversampling step, which then also updates the decoder "
+             "(one reading of paper Sec. 3.3 / Fig. 3)",
         original="the oversampled codes only feed the classifier's cross-entropy; they are never decoded "
                  "(`dgc.py` L47, L51, L58, L215-216, L371-379)"),
     Fix("aug_count_rule", "code", choices=("code", "paper"),

@@ -55,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def publish(run: records.RunDir, results) -> None:
-    if results:
-        print(f"published: {records.publish(run.path, results)}")
+def publish(run: records.RunDir, args) -> None:
+    """``--publish RESULTS``: copy the finished run into the results tree."""
+    if args.publish:
+        print(f"published: {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
 
 
 def main(argv=None) -> int:
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
             m = run.read_result()["metrics"]
             print(f"{run.path}: finished; {m['acsa']:.4f} ACSA, {m['fmacro']:.4f} Fmacro, {m['gmacro_dgc']:.4f} "
                   f"Gmacro (delete the folder to train again)")
-            publish(run, args.publish)
+            publish(run, args)
             return 0
         split = splits.get_split(args.dataset, args.protocol, args.split_seed, imbalance=args.imbalance,
                                  ir=args.ir, data_root=args.data_root, mirrors=args.mirror,
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
           f"{m['fmacro']:.4f} Gmacro {m['gmacro_dgc']:.4f} RMI {m['rmi']:.4f} PMA {m['pma']:.4f} | p(y|z): ACSA "
           f"{d['acsa']:.4f} Fmacro {d['fmacro']:.4f} Gmacro {d['gmacro_dgc']:.4f}  -> {run.result_path} "
           f"[{time.time() - t0:.0f} s this call]")
-    publish(run, args.publish)
+    publish(run, args)
     return 0
 
 

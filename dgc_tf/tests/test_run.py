@@ -80,7 +80,7 @@ def test_smoke_interrupt_resume_report(tmp_path, data_root):
         assert (run / f).exists(), f
 
     # finished: report and publish, do not train
-    p = run_py(*common, "--publish", str(tmp_path / "results"))
+    p = run_py(*common, "--publish", str(tmp_path / "results"), "--allow-dirty")
     assert p.returncode == 0 and "finished" in p.stdout and "resumed" not in p.stdout, p.stderr[-3000:]
     published = list((tmp_path / "results" / "dgc").glob("*/result.json"))
     assert len(published) == 1 and json.loads(published[0].read_text())["split_hash"] == result["split_hash"]
