@@ -63,6 +63,8 @@ def apply_args(cfg: dict, args) -> dict:
         cfg[key] = value
         if name is not None:
             overrides[name] = value
+    if "batch-size" in overrides:  # the original's test batch is batch_size // 10 (dgc.py L417)
+        cfg["test_batch_size"] = max(1, cfg["batch_size"] // 10)
     cfg["overrides"] = overrides
     validate(cfg)
     return cfg

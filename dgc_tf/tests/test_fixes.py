@@ -44,6 +44,9 @@ def test_flags_and_config_give_one_variant():
     v = variant_of(config_from_flags("--lambda", "10", "--zdim", "64", "--inference-mmd", "off"))
     assert v.name.startswith("dgc lambda=10+") and "zdim" not in v.name and "inference-mmd=off" in v.name
     assert v.fixes == {"inference_mmd": "off"}
+    # the original's test batch follows the training batch (batch_size // 10)
+    assert config_from_flags("--batch-size", "50")["test_batch_size"] == 5
+    assert config_from_flags()["test_batch_size"] == 10
     # the test subset is recorded by the split, not by the variant
     assert variant_of(config_from_flags("--test-subset", "7")).name == "dgc"
 
