@@ -94,6 +94,8 @@ def main(argv=None) -> int:
 
     from dgc import train  # TensorFlow is imported only once the inputs are known to be good
 
+    cli.sigterm_as_interrupt()  # a scheduler's stop ends like Ctrl-C: with the resume hint
+
     trainer = None
     try:
         trainer = train.Trainer(cfg, split, run, args.seed, progress=not args.no_progress)

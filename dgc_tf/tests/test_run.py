@@ -50,7 +50,7 @@ def test_smoke_interrupt_resume_report(tmp_path, data_root):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "resumed from dgc-1 (1 epochs done)" in p.stdout
 
-    result = records.validate_result(json.loads((run / "result.json").read_text()))
+    result = records.validate_run_dir(run)  # result.json, predictions.npz and metrics.jsonl agree
     assert result["method"] == "dgc" and result["variant"] == "dgc" and result["faithful"] is True
     assert result["fixes"] == {} and result["paper_method"] == "DGC" and result["budget"] == "smoke"
     assert result["eval_subset"] == 1 and result["n_test"] == 10  # the smoke budget: one test image per class
