@@ -1,4 +1,4 @@
-"""Imbalance protocols (``specs/protocols.md``): which official images a split keeps, and in which order.
+"""Imbalance protocols: which official images a split keeps, and in which order.
 
 Each protocol is a pure function of the official labels, the per-class counts and one split seed, drawn
 from a local ``RandomState`` in exactly the call order of the original code, so a seeded split reproduces

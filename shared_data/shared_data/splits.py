@@ -60,6 +60,11 @@ class Split:
     def num_classes(self) -> int:
         return len(self.manifest["classes"])
 
+    @property
+    def eval_subset(self):
+        """``"full"``: the protocol's whole test set; an int N: the first N test images of each class."""
+        return self.manifest.get("test_per_class") or "full"
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in ARRAY_ORDER}
 
@@ -202,10 +207,35 @@ def default_split_dir(split_name: str, data_root=None) -> Path:
     return Path(data_root or DEFAULT_DATA_ROOT) / "splits" / split_name
 
 
+def test_subset(split: Split, per_class: int) -> Split:
+    """The same split scored on the first ``per_class`` test images of each class, in the protocol's test order.
+
+    The subset is part of the split's identity: its id gains ``-test<N>``, its content hash covers the cut
+    arrays and the manifest records ``test_per_class`` and the full split's hash.
+    """
+    per_class = int(per_class)
+    if per_class < 1:
+        raise DataError(f"test_per_class must be >= 1, got {per_class}")
+    keep = np.sort(np.concatenate([np.flatnonzero(split.y_test == c)[:per_class]
+                                   for c in range(split.num_classes)]))
+    arrays = dict(split.arrays(), x_test=split.x_test[keep], y_test=split.y_test[keep], idx_test=split.idx_test[keep])
+    manifest = dict(split.manifest, split_id=f"{split.split_id}-test{per_class}", test_per_class=per_class,
+                    full_split_hash=split.split_hash, content_hash=content_hash(arrays), n_test=int(len(keep)),
+                    test_counts=_class_counts(arrays["y_test"], split.num_classes))
+    return Split(split.dataset, split.protocol, split.split_seed, **arrays, manifest=manifest, path=split.path)
+
+
 def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, ir: float | None = None,
               counts: list[int] | None = None, data_root=None, mirrors=None, out_dir=None,
-              download: bool = True) -> Split:
-    """The split every method trains on: read from ``<data_root>/splits/<split_id>`` or written there once."""
+              download: bool = True, test_per_class: int | None = None) -> Split:
+    """The split every method trains on: read from ``<data_root>/splits/<split_id>`` or written there once.
+
+    ``test_per_class=N`` scores on the first N test images of each class (:func:`test_subset`); the
+    contract cuts the test set, never a method.
+    """
+    if test_per_class is not None:
+        full = get_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, out_dir, download)
+        return test_subset(full, test_per_class)
     spec = get(dataset)
     resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts)  # fails early when impossible
     name = protocols.split_id(canonical_name(dataset), protocol, int(split_seed), imbalance, ir, counts)

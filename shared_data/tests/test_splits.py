@@ -82,3 +82,18 @@ def test_a_stale_split_folder_is_not_reused(split_root, tmp_path):
     (s.path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="not the requested split"):
         splits.get_split("mnist", "dgc", 4, data_root=tmp_path)
+
+
+def test_a_test_subset_is_cut_by_the_contract_and_named_in_the_identity(split_root):
+    full = splits.get_split("mnist", "dgc", 1, data_root=split_root)
+    s = splits.get_split("mnist", "dgc", 1, data_root=split_root, test_per_class=3)
+    assert s.split_id == full.split_id + "-test3" and s.eval_subset == 3 and full.eval_subset == "full"
+    assert s.manifest["test_counts"] == [3] * 10 and len(s.y_test) == 30
+    # the first 3 of each class in the test order, kept in that order
+    expect = np.sort(np.concatenate([np.flatnonzero(full.y_test == c)[:3] for c in range(10)]))
+    np.testing.assert_array_equal(s.idx_test, full.idx_test[expect])
+    np.testing.assert_array_equal(s.x_test, full.x_test[expect])
+    assert s.split_hash != full.split_hash and s.manifest["full_split_hash"] == full.split_hash
+    np.testing.assert_array_equal(s.x_train, full.x_train)
+    with pytest.raises(DataError, match="test_per_class"):
+        splits.get_split("mnist", "dgc", 1, data_root=split_root, test_per_class=0)
