@@ -69,6 +69,11 @@ def base_of(config: dict) -> str:
     return "baseline" if config.get("model") == "baseline" else "gamo"
 
 
+def paper_method_of(config: dict) -> str | None:
+    """GAMO's name in paper_tables/ for a GAMO run; None for the baseline (M alone), which no table reports."""
+    return None if base_of(config) == "baseline" else PAPER_METHOD
+
+
 def variant_of(config: dict) -> variants.Variant:
     """The variant of a GAMO (or baseline) run from its config dict (``config.json`` / ``result.json``).
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE))
 import gamo  # noqa: E402,F401  (sets KERAS_BACKEND / TF log level before Keras is imported)
 from shared_data import cli, variants  # noqa: E402
 
-from fixes import FIXES, PAPER_METHOD, variant_of  # noqa: E402
+from fixes import FIXES, paper_method_of, variant_of  # noqa: E402
 
 DATASETS = ("mnist", "fashion", "cifar10", "svhn")
 
@@ -134,8 +134,9 @@ def _main(args) -> int:
         print(f"{run.path}: finished earlier (ACSA {m['acsa']:.4f}, GM {m['gm_gamo']:.4f}, accuracy "
               f"{m['accuracy']:.4f}); delete result.json to train again")
     else:
-        rc = pipeline.train_and_score(cfg, split, run, args, variant=variant, paper_method=PAPER_METHOD,
-                                      device=describe_device(), framework=framework())
+        rc = pipeline.train_and_score(cfg, split, run, args, variant=variant,
+                                      paper_method=paper_method_of(run_cfg), device=describe_device(),
+                                      framework=framework())
         if rc or not run.is_complete():
             return rc
     if args.publish:

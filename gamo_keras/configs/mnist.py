@@ -4,7 +4,7 @@ Command: ``make reproduce-gamo-mnist`` (= ``run.py --dataset mnist --protocol ga
 Reproduces: no GAMO-paper number is available here; with ``--protocol dgc`` the DGC paper's re-run of GAMO gives
 ACSA 0.8826 (paper_tables/dgc_cvpr2020.csv).
 Budgets: full = 25,000 iterations (50,000 steps, the released schedule): 7-10 min on a 2-core AMD EPYC CPU
-(``wall_time_s`` of results/gamo/mnist-gamo-split0-seed{0,1,2}-full); quick = 2,500 iterations (every constant
+(``wall_time_s`` of results/gamo/mnist-gamo-gamo-split0-seed{0,1,2}-full); quick = 2,500 iterations (every constant
 the same, only max_step is 10x smaller); smoke = 20 iterations with evaluation every 10 (tests only; numbers
 meaningless).
 """

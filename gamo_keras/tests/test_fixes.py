@@ -103,5 +103,7 @@ def test_readme_flag_table_is_generated_from_fixes():
 
 def test_fix_table_names_the_released_code():
     assert fixes.PAPER_METHOD == "GAMO"
+    assert fixes.paper_method_of(_config_of(["--dataset", "mnist", "--cls-loss", "ce"])) == "GAMO"
+    assert fixes.paper_method_of(_config_of(["--dataset", "mnist", "--model", "baseline"])) is None
     for f in FIXES:
         assert f.help and f.original and ".py` L" in f.original, f.key  # file and line of the released code
