@@ -29,6 +29,17 @@ def _dataset_type(allowed):
     return wrapped
 
 
+def sigterm_as_interrupt() -> None:
+    """Treat SIGTERM (a scheduler's or ``kill``'s stop) like Ctrl-C: the run's KeyboardInterrupt handling
+    checkpoints and prints how to resume, instead of dying without a word."""
+    import signal
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def _seed(value: str) -> int:
     try:
         seed = int(value)
@@ -104,10 +115,11 @@ def _cmd_split(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from .splits import load_split
+    from .splits import verify_files
 
-    s = load_split(args.split)
-    print(f"{s.path}: ok ({s.split_id}, hash {s.split_hash[:16]})")
+    s = verify_files(args.split)
+    print(f"{s.path}: ok ({s.split_id}, hash {s.split_hash[:16]}; {len(s.manifest['files'])} files match the "
+          f"manifest, per-class counts {s.train_counts})")
     return 0
 
 
@@ -185,7 +197,7 @@ def main(argv=None) -> int:
     s = sub.add_parser("split", help="write an imbalanced split (NPZ, GAMO-layout CSV, manifest)")
     s.add_argument("--dataset", required=True, type=_dataset_type(None))
     s.add_argument("--protocol", required=True, choices=protocols.PROTOCOLS)
-    s.add_argument("--split-seed", type=int, default=0)
+    s.add_argument("--split-seed", type=_seed, default=0)
     s.add_argument("--imbalance", type=int, default=1, choices=(0, 1))
     s.add_argument("--ir", type=float, default=None, help="imbalance ratio for exp/step (default 100)")
     s.add_argument("--counts", default=None, help="explicit per-class counts, comma-separated, label order")

@@ -10,6 +10,9 @@ the original procedure. Labels and image orientation are the dataset's own.
 | dgc      | permute all, first n_c of each class, concatenate, permute again        | full official test set      |
 | exp/step | long-tailed n_c (IR = n_max/n_min); shuffle each class, keep first n_c  | full official test set      |
 
+For ``exp`` and ``step``, n_max is the dataset's smallest full training class (every class can then give its
+n_c images), and an ``--ir`` that would leave a class with no image is refused.
+
 ``imbalance=0`` gives the balanced full training set (file order) with the protocol's test set.
 """
 from __future__ import annotations
@@ -61,8 +64,15 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
         if spec.imbalanced_profile is None:
             raise SplitError(f"{spec.name} has no published imbalanced profile; pass explicit counts")
         return list(spec.imbalanced_profile)
-    n_max = spec.n_train // spec.num_classes
-    return long_tailed_counts(n_max, spec.num_classes, 100.0 if ir is None else float(ir), protocol)
+    # n_max is the smallest full class of the training file, so every class can give its n_c images without
+    # replacement (LDAM-DRW uses 5000, CIFAR-10's class size; MNIST's smallest class, digit 5, has 5421).
+    n_max = min(spec.train_class_counts) if spec.train_class_counts else spec.n_train // spec.num_classes
+    ir = 100.0 if ir is None else float(ir)
+    counts = long_tailed_counts(n_max, spec.num_classes, ir, protocol)
+    if min(counts) < 1:
+        raise SplitError(f"--ir {ir:g} leaves class {counts.index(min(counts))} of {spec.name} empty "
+                         f"(n_max {n_max} / IR < 1 image); the largest --ir for this dataset is {n_max}")
+    return counts
 
 
 def _check_available(y: np.ndarray, counts: list[int], limit: int | None, part: str, replacement: bool) -> None:

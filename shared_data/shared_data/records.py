@@ -54,7 +54,7 @@ class ResultValidationError(ValueError):
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -67,6 +67,35 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(folder: str | os.PathLike, pattern: str = ".*.tmp") -> list[Path]:
+    """Delete temporary files (and folders) that a killed writer left in ``folder``: names ``.<name>.<pid>.*``
+    whose process no longer exists. A writer that is still running keeps its file."""
+    removed = []
+    for p in Path(folder).glob(pattern):
+        parts = p.name.split(".")
+        pid = next((int(x) for x in parts[2:] if x.isdigit()), None)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        if p.is_dir():
+            import shutil
+
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def _umask() -> int:
@@ -227,6 +256,9 @@ class RunDir:
         else:
             atomic_write_json(cfg_path, new)
         run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (run.path, run.checkpoint_dir):  # what a killed earlier attempt left half-written
+            remove_orphans(folder)
+        run.repair_metrics()
         return run
 
     @property
@@ -278,7 +310,38 @@ class RunDir:
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():
             return []
+        self.repair_metrics()
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def repair_metrics(self) -> bool:
+        """Drop a torn last line of ``metrics.jsonl`` (a run killed while appending), with a warning; a broken
+        line anywhere else is an error. True when the file was repaired."""
+        if not self.metrics_path.exists():
+            return False
+        data = self.metrics_path.read_bytes()
+        lines = data.split(b"\n")
+        torn = lines[-1] != b""  # the last record was never finished with its newline
+        body = lines[:-1]
+        if not torn and body:
+            try:
+                json.loads(body[-1])
+            except ValueError:
+                torn, body = True, body[:-1]
+        for n, line in enumerate(body, 1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except ValueError as exc:
+                    raise RunError(f"{self.metrics_path}:{n}: unreadable record ({exc}); the log is damaged "
+                                   f"beyond its last line: move it away to start the log afresh") from exc
+        if not torn:
+            return False
+        import warnings
+
+        warnings.warn(f"{self.metrics_path}: dropped a torn last line (the run was killed while writing it)",
+                      stacklevel=2)
+        atomic_write_bytes(self.metrics_path, b"".join(line + b"\n" for line in body))
+        return True
 
     def truncate_metrics(self, keep) -> None:
         """Keep only the records for which ``keep(record)`` is true (used when resuming from a checkpoint)."""
@@ -525,8 +588,8 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
     """Copy a finished run's ``result.json`` to ``<results_root>/<method>/<run name>/result.json``.
 
     A run made from uncommitted code (``git_commit`` ending in ``+dirty``) is refused unless ``allow_dirty``.
-    The run's ``metrics.jsonl`` (its training log), when there is one, goes beside it, so a published number
-    can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
+    The run's ``metrics.jsonl`` (its training log) goes beside it (a run without one is refused), so a published
+    number can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
     a published ``result.json`` never sits beside a missing or half-written log.
 
     A result replaces an earlier one of the same run name only when both were measured on the same device (a
@@ -546,7 +609,9 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
     data = run.result_path.read_bytes()
     if result["git_commit"].endswith("+dirty"):  # allowed, and said so in the published record
         data = (to_json(dict(result, published_with_allow_dirty=True)) + "\n").encode()
-    if run.metrics_path.exists():
-        atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
+    if not run.metrics_path.exists():
+        raise RunError(f"{run.path} has no metrics.jsonl: a published result goes with the training log that "
+                       f"produced it")
+    atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
     atomic_write_bytes(target, data)
     return target

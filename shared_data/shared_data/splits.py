@@ -22,6 +22,7 @@ import numpy as np
 
 from . import protocols
 from .fetch import DataError, DEFAULT_DATA_ROOT
+from .records import remove_orphans
 from .readers import load_dataset
 from .registry import canonical_name, get
 
@@ -166,7 +167,8 @@ def write_split(split: Split, out_dir: str | os.PathLike, csv: bool | None = Non
     manifest = dict(split.manifest, files={name: _sha256(data) for name, data in sorted(files.items())})
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    remove_orphans(out.parent, f".{out.name}.*")  # a writer killed earlier left its temporary folder
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a split is a shared artefact
     try:
         for name, data in files.items():
@@ -199,8 +201,37 @@ def load_split(path: str | os.PathLike, verify: bool = True) -> Split:
     if verify and content_hash(arrays) != manifest.get("content_hash"):
         raise DataError(f"{path}: split content does not match its manifest hash; delete the folder to have it "
                         f"written again")
+    if verify:
+        num_classes = len(manifest.get("classes", [])) or int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+        for part in ("train", "test"):
+            found = _class_counts(arrays[f"y_{part}"], num_classes)
+            if found != manifest.get(f"{part}_counts"):
+                raise DataError(f"{path}: {part} labels count {found} per class, the manifest says "
+                                f"{manifest.get(f'{part}_counts')}; delete the folder to have it written again")
     return Split(manifest["dataset"], manifest["protocol"], manifest["split_seed"], **arrays, manifest=manifest,
                  path=path)
+
+
+def verify_files(path: str | os.PathLike) -> Split:
+    """Check every file of a split folder against the sha256 its manifest records, then the arrays against the
+    manifest's content hash and per-class counts (what ``python -m shared_data verify`` runs)."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: no readable manifest.json ({exc})") from exc
+    files = manifest.get("files")
+    if not files:
+        raise DataError(f"{path}/manifest.json lists no files with their sha256")
+    for name, digest in sorted(files.items()):
+        try:
+            data = (path / name).read_bytes()
+        except OSError as exc:
+            raise DataError(f"{path}/{name}: listed in the manifest but unreadable ({exc.strerror})") from exc
+        if _sha256(data) != digest:
+            raise DataError(f"{path}/{name}: sha256 {_sha256(data)[:16]}... differs from the manifest's "
+                            f"{digest[:16]}...; delete the folder to have it written again")
+    return load_split(path)
 
 
 def default_split_dir(split_name: str, data_root=None) -> Path:
