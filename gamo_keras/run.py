@@ -81,6 +81,7 @@ def framework() -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    cli.sigterm_as_interrupt()  # a scheduler's stop ends like Ctrl-C: one line saying how to resume
     try:
         return _main(args)
     except KeyboardInterrupt:
