@@ -1,0 +1,15 @@
+"""Fashion-MNIST, protocol dfg, IR 40 (2 majority x 6000 + 8 minority x 150 = 13,200), LeNet-5 source.
+
+    python run.py --dataset fashion --model {dfg,original,fine-tuning,delta} --split-seed {0,1,2} --budget full
+
+Paper (official README table, F-MNIST column, top-1 %): ORIGINAL 77.13 +- 3.24, FINE-TUNING 75.39 +- 3.54,
+DELTA 78.91 +- 2.27, DFG 82.65 +- 0.28.
+Expected runtime, model dfg: full (40,000 steps) about 0.1-0.2 s per step on 2 CPU cores, i.e. 1.5-2.5 h with
+399 test evaluations (README "Speed" has the measurement); quick (4,000 steps) 10-15 min; baselines a few minutes.
+"""
+BUDGETS = {
+    "full": {},
+    "quick": {"steps": 4000, "checkpoint_every": 1000},
+    "smoke": {"steps": 6, "eval_every": 2, "checkpoint_every": 3, "step_for_6": 4, "e_loss_for_6": 1e9,
+              "source": {"steps": 60}, "train_fc": {"epochs": 1}},
+}
