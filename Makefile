@@ -2,7 +2,8 @@
 #   make test                      every test suite, each in its own environment (environments are made on demand)
 #   make reproduce-gamo-fmnist     GAMO on Fashion-MNIST at the paper's budget, then the comparison table
 #   make report                    results/**/result.json beside the papers' tables, into README.md
-# Method folders add their own targets in <folder>/targets.mk (reproduce-*, bench-*).
+# Method folders declare their runs in <folder>/targets.mk: `REPRODUCE.<name> := <folder> <run.py arguments>`
+# makes `make reproduce-<name>` (one generic rule below), plus their bench-* targets.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,8 +24,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUBPROJECTS := gamo_keras dgc_tf caleg_tf imsic_torch dfg_torch
 # $(shell) does not see make's exported variables (make < 4.4): pass VENVS on explicitly.
 env_dir = $(shell VENVS='$(VENVS)' environments/env.sh --path $(1))
-TF_PY = $(abspath $(call env_dir,gamo_keras))/bin/python
-TORCH_PY = $(abspath $(call env_dir,imsic_torch))/bin/python
+# The Python of a folder's own environment: $(call env_py,dgc_tf)
+env_py = $(if $(1),$(abspath $(call env_dir,$(1)))/bin/python)
+TF_PY = $(call env_py,gamo_keras)
 SPLIT_FLAGS = --data-root $(DATA_ROOT)
 # Every distinct environment (identical pins share one), for the shared_data suite.
 ENV_KEYS := gamo_keras imsic_torch
@@ -39,8 +41,10 @@ help:
 	@echo "make data                    fetch and verify MNIST and Fashion-MNIST into $(DATA_ROOT)"
 	@echo "make report                  regenerate the results section of README.md"
 	@echo "make envs                    create every environment"
+	@for name in $(sort $(patsubst REPRODUCE.%,%,$(filter REPRODUCE.%,$(.VARIABLES)))); do \
+	  echo "make reproduce-$$name"; done
 	@{ $(MAKE) --no-print-directory -pRrq -f $(firstword $(MAKEFILE_LIST)) : 2>/dev/null || true; } | \
-	  grep -o '^\(reproduce\|bench\)-[a-z0-9-]*:' | tr -d ':' | sort -u | sed 's/^/make /'
+	  grep -o '^bench-[a-z0-9-]*:' | tr -d ':' | sort -u | sed 's/^/make /'
 
 $(addprefix env-,$(SUBPROJECTS)): env-%:
 	@environments/env.sh $* >/dev/null
@@ -57,7 +61,8 @@ test:
 	@$(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS)
 
 # Repository checks: environment files, README commands that must exist as targets.
-test-repo: env-gamo_keras
+# ... and the contract test, which runs every run.py at the smoke budget in that folder's own environment.
+test-repo: $(addprefix env-,$(SUBPROJECTS))
 	@echo "== repository tests"
 	@$(TF_PY) -m pytest -q -p no:cacheprovider tests --junitxml=$(REPORTS)/repository.xml
 
@@ -93,14 +98,19 @@ test-split-identity: $(addprefix env-,$(ENV_KEYS))
 
 # ---- results ----------------------------------------------------------------------------------------------
 report: env-gamo_keras
-	$(TF_PY) -m shared_data report --results $(RESULTS) --paper-tables paper_tables \
-	  --plot $(RESULTS)/per_class_recall.png --markdown $(RESULTS)/README.md --write-readme README.md
+	$(TF_PY) -m shared_data report --results $(RESULTS) --paper-tables paper_tables --plot-dir $(RESULTS) \
+	  --markdown $(RESULTS)/README.md --write-readme README.md --repo .
 
-# Compare one method's committed results with the papers (used by the reproduce targets).
-define PUBLISH_AND_REPORT
-	$(TF_PY) -m shared_data publish $(1) --results $(RESULTS)
-	$(MAKE) --no-print-directory report
-endef
+# make reproduce-<name>: `REPRODUCE.<name> := <folder> <run.py arguments>` (from <folder>/targets.mk) runs
+# <folder>/run.py in <folder>'s own environment, publishes the finished run into results/, regenerates the report.
+# Re-running resumes an interrupted run, or only republishes a finished one.
+reproduce-%:
+	@[ -n "$(REPRODUCE.$*)" ] || { echo "make: no reproduce-$* (make help lists them)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory env-$(firstword $(REPRODUCE.$*))
+	cd $(firstword $(REPRODUCE.$*)) && $(call env_py,$(firstword $(REPRODUCE.$*))) run.py \
+	  $(wordlist 2,1000,$(REPRODUCE.$*)) --out $(abspath $(RUN_OUT)) --data-root $(DATA_ROOT) \
+	  --publish $(abspath $(RESULTS))
+	@$(MAKE) --no-print-directory report
 
 clean-envs:
 	rm -rf $(VENVS)

@@ -59,3 +59,18 @@ FIXES = (
 )
 
 RESNET_ONLY = ("reuse_channel_eval_head", "test_center_crop", "imagenet_normalisation")
+
+# The paper's names of the four rows this folder runs (paper_tables/dfg_patrec2022.csv), by --model.
+PAPER_METHODS = {"dfg": "DFG", "original": "ORIGINAL", "fine-tuning": "FINE-TUNING", "delta": "DELTA"}
+PAPER_METHOD = "DFG"
+
+
+def paper_method_of(config: dict) -> str:
+    return PAPER_METHODS[config.get("model", "dfg")]
+
+
+def variant_of(config: dict):
+    """The run's variant: the model (dfg or a baseline, the paper's rows) plus every non-default fix."""
+    from shared_data.variants import resolve
+
+    return resolve(config["fixes"], FIXES, base=config.get("model", "dfg"))

@@ -23,12 +23,11 @@ from shared_data.protocols import SplitError  # noqa: E402
 from shared_data.registry import UnknownDatasetError  # noqa: E402
 
 from configs import get_config  # noqa: E402
-from fixes import FIXES, RESNET_ONLY  # noqa: E402
+from fixes import FIXES, RESNET_ONLY, paper_method_of, variant_of  # noqa: E402
 
 DATASETS = ("fashion", "mnist")
 MODELS = ("dfg", "original", "fine-tuning", "delta")
 STAGES = ("all", "source", "channel-eval", "train", "eval")
-PAPER_METHOD = {"dfg": "DFG", "original": "ORIGINAL", "fine-tuning": "FINE-TUNING", "delta": "DELTA"}
 CHANNEL_EVAL_SEED_OFFSET = 1000  # the channel-eval stage's own minority draw (see fixes: shared_minority_draw)
 
 
@@ -49,11 +48,14 @@ def parse_args(argv=None):
     o.add_argument("--source-checkpoint", default=None,
                    help="a LeNet-5 state dict with 10 outputs (e.g. trained on EMNIST digits) instead of training one")
     o.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    o.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    o.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: the layers are small, and on a shared 2-core machine two "
+                        "threads measured 6x slower than one; see README 'Speed')")
     variants.add_arguments(p, FIXES, title="fixes (all off = the released code's behaviour; README 'Fix flags')")
     x = p.add_argument_group("run control")
-    x.add_argument("--publish", default=None, metavar="RESULTS",
-                   help="copy the finished run's result.json to RESULTS/dfg/<run name>/")
+    x.add_argument("--split-seeds", default=None,
+                   help="comma-separated split seeds, e.g. 0,1,2: one run folder each (overrides --split-seed)")
+    x.add_argument("--no-progress", action="store_true", help="accepted for the common contract (no bars here)")
     x.add_argument("--stop-after", type=int, default=None,
                    help="stop (as if interrupted) at the first checkpoint at or after this step; re-run to resume")
     return p.parse_args(argv)
@@ -68,11 +70,6 @@ def pick_device(name: str):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but no CUDA device is available")
     return dev
-
-
-def variant_of(config: dict) -> variants.Variant:
-    """The run's variant: the model (paper parameters) plus every non-default fix."""
-    return variants.resolve(config["fixes"], FIXES, base=config["model"])
 
 
 def build_config(args) -> dict:
@@ -91,57 +88,35 @@ def build_config(args) -> dict:
     return cfg
 
 
+def split_seed_list(args) -> list[int]:
+    if args.split_seeds is None:
+        return [args.split_seed]
+    try:
+        seeds = [int(v) for v in args.split_seeds.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--split-seeds takes comma-separated integers, got {args.split_seeds!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--split-seeds needs non-negative integers, got {args.split_seeds!r}")
+    return seeds
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if argv is None:
+        cli.sigterm_as_interrupt()
     try:
         cfg = build_config(args)
+        seeds = split_seed_list(args)
         if args.source_checkpoint and not Path(args.source_checkpoint).is_file():
             raise ValueError(f"source checkpoint {args.source_checkpoint} does not exist")
-        variant = variant_of(cfg)
-        split = splits.get_split(args.dataset, "dfg", args.split_seed, imbalance=args.imbalance, ir=args.ir,
-                                 minority=args.minority, data_root=args.data_root, mirrors=args.mirror)
-        needs_ce = args.model in ("dfg", "delta")
-        ce_split = split
-        if needs_ce and not cfg["fixes"]["shared_minority_draw"] and args.imbalance == 1:
-            ce_split = splits.get_split(args.dataset, "dfg", args.split_seed + CHANNEL_EVAL_SEED_OFFSET,
-                                        ir=args.ir, minority=args.minority, data_root=args.data_root,
-                                        mirrors=args.mirror)
-        import torch
-
-        from dfg.train import Run, missing_predecessor
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        device = pick_device(args.device)
-        tag = variant.name.replace("+", "-").replace("=", "")
-        name = records.run_name(args.dataset, "dfg", args.split_seed, args.seed, args.budget, variant=tag)
-        missing = missing_predecessor(Path(args.out) / "dfg" / name, args.model, args.stage)
-        if missing:  # checked before the run folder is touched
-            raise ValueError(missing)
-        run_cfg = dict(cfg, imbalance=args.imbalance, split_seed=args.split_seed, seed=args.seed,
-                       split_id=split.split_id, split_hash=split.split_hash, channel_eval_split_id=ce_split.split_id,
-                       source_checkpoint=args.source_checkpoint)
-        run = records.RunDir.create(args.out, "dfg", name, run_cfg, ignore_keys=("stop_after",))
-        r = Run(cfg, split, run, args.seed, device, data_root=args.data_root, mirrors=args.mirror, ce_split=ce_split,
-                source_checkpoint=args.source_checkpoint)
-        t0 = time.time()
-        stage = args.stage
-        if stage in ("all", "source") and args.model != "original":
-            r.stage_source()
-        if stage in ("all", "channel-eval") and needs_ce:
-            r.stage_channel_eval()
-        if stage in ("all", "train"):
-            r.stage_train()
-        if stage in ("all", "eval"):
-            result = finish(r, cfg, variant, split, args, device, time.time() - t0)
-            if args.publish:
-                print(f"published {records.publish(run.path, args.publish)}")
-            print(f"{run.path}: {summary_line(result['metrics'])}")
+        for split_seed in seeds:
+            run_one(args, cfg, split_seed)
         return 0
     except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume from the last checkpoint", file=sys.stderr)
+        print("interrupted; re-run the same command to resume from the last checkpoint (every "
+              "checkpoint_every steps)", file=sys.stderr)
         return 130
-    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
+    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
@@ -152,6 +127,52 @@ def main(argv=None) -> int:
             print(str(exc))
             return 3
         raise
+
+
+def run_one(args, cfg, split_seed: int) -> None:
+    variant = variant_of(cfg)
+    split = splits.get_split(args.dataset, "dfg", split_seed, imbalance=args.imbalance, ir=args.ir,
+                             minority=args.minority, data_root=args.data_root, mirrors=args.mirror)
+    needs_ce = args.model in ("dfg", "delta")
+    ce_split = split
+    if needs_ce and not cfg["fixes"]["shared_minority_draw"] and args.imbalance == 1:
+        ce_split = splits.get_split(args.dataset, "dfg", split_seed + CHANNEL_EVAL_SEED_OFFSET, ir=args.ir,
+                                    minority=args.minority, data_root=args.data_root, mirrors=args.mirror)
+    import torch
+
+    from dfg.train import Run, missing_predecessor
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    name = records.run_name(args.dataset, "dfg", split_seed, args.seed, args.budget, variant=variant.name)
+    missing = missing_predecessor(Path(args.out) / "dfg" / name, args.model, args.stage)
+    if missing:  # checked before the run folder is touched
+        raise ValueError(missing)
+    run_cfg = dict(cfg, imbalance=args.imbalance, split_seed=split_seed, seed=args.seed, split_id=split.split_id,
+                   split_hash=split.split_hash, channel_eval_split_id=ce_split.split_id,
+                   source_checkpoint=args.source_checkpoint)
+    run = records.RunDir.create(args.out, "dfg", name, run_cfg, ignore_keys=("stop_after",))
+    r = Run(cfg, split, run, args.seed, device, data_root=args.data_root, mirrors=args.mirror, ce_split=ce_split,
+            source_checkpoint=args.source_checkpoint)
+    t0 = time.time()
+    stage = args.stage
+    if run.is_complete() and stage == "all":
+        result = run.read_result()
+        print(f"{run.path}: finished earlier: {summary_line(result['metrics'])}")
+    else:
+        if stage in ("all", "source") and args.model != "original":
+            r.stage_source()
+        if stage in ("all", "channel-eval") and needs_ce:
+            r.stage_channel_eval()
+        if stage in ("all", "train"):
+            r.stage_train()
+        if stage not in ("all", "eval"):
+            return
+        result = finish(r, cfg, variant, split, args, device, time.time() - t0)
+        print(f"{run.path}: {summary_line(result['metrics'])}")
+    if args.publish:
+        print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
 
 
 def finish(r, cfg, variant, split, args, device, wall) -> dict:
@@ -189,7 +210,7 @@ def finish(r, cfg, variant, split, args, device, wall) -> dict:
     result = records.make_result(method="dfg", framework=records.framework_version("torch"), split=split,
                                  seed=args.seed, budget=args.budget, device=records.describe_device(gpus),
                                  wall_time_s=float(st.get("elapsed") or 0.0) + wall, metrics=m, config=r.run.config,
-                                 variant=variant, paper_method=PAPER_METHOD[args.model], extra=extra)
+                                 variant=variant, paper_method=paper_method_of(cfg), extra=extra)
     r.run.write_result(result)
     return result
 

@@ -1,4 +1,5 @@
 """Repository-level checks: environment files agree with each other, README commands exist in the Makefile."""
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -44,13 +45,60 @@ def test_readme_commands_are_makefile_targets():
         assert p.returncode == 0, f"make {target}: {p.stderr.strip()}"
 
 
-def test_the_readme_results_section_is_what_the_committed_results_give():
-    """The top-level results table is generated: it must match results/**/result.json (run `make report`)."""
+def test_the_readme_results_sections_are_what_the_committed_results_give():
+    """The results tables are generated: README.md's section and each method README's variants section must be what
+    results/**/result.json give (run `make report` and commit)."""
     from shared_data import report
 
-    text = (ROOT / "README.md").read_text()
-    start, end = text.index(report.README_START), text.index(report.README_END)
-    section = text[start + len(report.README_START):end].strip()
-    expected = report.build_report(ROOT / "results", ROOT / "paper_tables").strip()
-    assert section.startswith(expected), "README.md results are stale: run `make report` and commit"
-    assert (ROOT / "results" / "README.md").read_text().strip().startswith(expected)
+    text, per_method = report.build(ROOT / "results", ROOT / "paper_tables")
+    readme = (ROOT / "README.md").read_text()
+    start, end = readme.index(report.README_START), readme.index(report.README_END)
+    section = readme[start + len(report.README_START):end].strip()
+    assert section.startswith(text.strip()), "README.md results are stale: run `make report` and commit"
+    assert (ROOT / "results" / "README.md").read_text().startswith(text)
+    for method, path in report.method_readmes(ROOT).items():
+        body = path.read_text()
+        expected = per_method.get(method, report.variants_section(report.pd.DataFrame(), method))
+        assert f"{report.VARIANTS_START}\n{expected}{report.VARIANTS_END}" in body, \
+            f"{path.relative_to(ROOT)}: variants section is stale: run `make report` and commit"
+
+
+def test_committed_results_are_schema_v2_and_name_their_variant_from_the_fix_table():
+    from shared_data import migrate, records, variants
+
+    found = sorted((ROOT / "results").glob("*/*/result.json"))
+    assert found
+    for path in found:
+        r = records.validate_result(json.loads(path.read_text()))
+        table = migrate.method_table(ROOT, r["method"])
+        v = table.variant_of(r["config"])
+        assert (v.name, v.faithful) == (r["variant"], r["faithful"]), path
+        assert path.parent.name.split("--")[0] == migrate.target_name(path.parent.name, r).split("--")[0], path
+        assert (path.parent / "metrics.jsonl").exists(), f"{path.parent}: no training log beside the result"
+
+
+@pytest.mark.parametrize("folder", [p.parent.name for p in sorted(ROOT.glob("*_*/fixes.py"))])
+def test_method_readme_flag_table_is_generated_from_its_fix_table(folder):
+    from shared_data import variants
+
+    table = variants.load_table(ROOT / folder / "fixes.py")
+    section = variants.readme_section((ROOT / folder / "README.md").read_text())
+    assert section == variants.markdown_table(table.FIXES), \
+        f"run: python -m shared_data fixes {folder}/fixes.py --write-readme {folder}/README.md"
+
+
+# Notes kept outside the repository are not for readers of it: code and docs say things in their own words.
+OUTSIDE_REFERENCES = re.compile(r"spec §|spec section|Faithful #|shared/specs|specs/[a-z_]+\.md|/work/")
+
+
+def test_no_reference_outside_the_repository():
+    files = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.mk", "Makefile", "*.txt", "*.toml", "*.ini"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    hits = []
+    for name in files:
+        if name == "tests/test_repository.py":
+            continue
+        for n, line in enumerate((ROOT / name).read_text(errors="replace").splitlines(), 1):
+            if OUTSIDE_REFERENCES.search(line):
+                hits.append(f"{name}:{n}: {line.strip()[:100]}")
+    assert not hits, "references outside the repository:\n" + "\n".join(hits[:40])

@@ -20,10 +20,10 @@ def test_smoke_run_writes_a_valid_result_and_resumes(data_root, tmp_path, capsys
     result = json.loads((run_dir / "result.json").read_text())
     records.validate_result(result)
     assert result["method"] == "dfg" and result["paper_method"] == "DFG" and result["faithful"] is True
-    assert result["split_id"] == "mnist-dfg-ir10-m8-s0" and result["n_test"] == 10000
+    assert result["split_id"] == "mnist-dfg-ir10-s0" and result["n_test"] == 10000
     ex = result["extra"]
     assert ex["source_network"]["source"] == "mnist (stand-in for EMNIST digits)"
-    assert ex["channel_eval_split_id"] == "mnist-dfg-ir10-m8-s1000"  # its own minority draw
+    assert ex["channel_eval_split_id"] == "mnist-dfg-ir10-s1000"  # its own minority draw
     assert ex["reported"]["model"] == "best test accuracy" and ex["best_step"] in (2, 4)
     assert len(ex["attention_updates"]) == 1  # smoke opens the e_loss gate at step 4
     pred = np.load(run_dir / "predictions.npz")

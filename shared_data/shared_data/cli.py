@@ -29,6 +29,27 @@ def _dataset_type(allowed):
     return wrapped
 
 
+def sigterm_as_interrupt() -> None:
+    """Treat SIGTERM (a scheduler's or ``kill``'s stop) like Ctrl-C: the run's KeyboardInterrupt handling
+    checkpoints and prints how to resume, instead of dying without a word."""
+    import signal
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+def _seed(value: str) -> int:
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {seed}")
+    return seed
+
+
 def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_dataset: str | None = None,
                     default_protocol: str = "dgc", default_split_seed: int = 0, default_seed: int = 0,
                     default_budget: str = "full", protocols_allowed=protocols.PROTOCOLS) -> argparse.ArgumentParser:
@@ -42,10 +63,10 @@ def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_data
     g.add_argument("--ir", type=float, default=None,
                    help="imbalance ratio n_max/n_min for the exp and step protocols (default 100)")
     g.add_argument("--protocol", default=default_protocol, choices=protocols_allowed,
-                   help=f"split protocol (default {default_protocol}); see specs/protocols.md")
-    g.add_argument("--split-seed", type=int, default=default_split_seed,
+                   help=f"split protocol (default {default_protocol}); see shared_data/README.md")
+    g.add_argument("--split-seed", type=_seed, default=default_split_seed,
                    help=f"seed that draws the imbalanced split (default {default_split_seed})")
-    g.add_argument("--seed", type=int, default=default_seed,
+    g.add_argument("--seed", type=_seed, default=default_seed,
                    help=f"training seed: initialisation, noise, batching (default {default_seed})")
     g.add_argument("--budget", default=default_budget, choices=BUDGETS,
                    help="full: the paper's schedule; quick: same model, fewer steps; smoke: seconds, for tests")
@@ -54,6 +75,11 @@ def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_data
                    help="where dataset files and splits live (default ./data or $SHARED_DATA_ROOT)")
     g.add_argument("--mirror", action="append", default=[],
                    help=f"extra read-only folder holding canonical files (repeatable; also ${MIRROR_ENV})")
+    g.add_argument("--publish", default=None, metavar="RESULTS",
+                   help="once the run has finished, copy its result.json and metrics.jsonl to "
+                        "RESULTS/<method>/<run name>/ (the committed record the reports read)")
+    g.add_argument("--allow-dirty", action="store_true",
+                   help="with --publish: publish a run made from uncommitted code (recorded in the copy)")
     return parser
 
 
@@ -89,10 +115,11 @@ def _cmd_split(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from .splits import load_split
+    from .splits import verify_files
 
-    s = load_split(args.split)
-    print(f"{s.path}: ok ({s.split_id}, hash {s.split_hash[:16]})")
+    s = verify_files(args.split)
+    print(f"{s.path}: ok ({s.split_id}, hash {s.split_hash[:16]}; {len(s.manifest['files'])} files match the "
+          f"manifest, per-class counts {s.train_counts})")
     return 0
 
 
@@ -100,26 +127,52 @@ def _cmd_publish(args) -> int:
     from .records import publish
 
     for run_dir in args.run_dir:
-        print(f"published {publish(run_dir, args.results)}")
+        print(f"published {publish(run_dir, args.results, allow_dirty=args.allow_dirty)}")
     return 0
 
 
 def _cmd_validate(args) -> int:
     import json
 
-    from .records import validate_result
+    from .records import ResultValidationError, validate_result, validate_run_dir
 
-    for path in args.result:
-        validate_result(json.loads(Path(path).read_text()))
+    for path in map(Path, args.result):
+        if path.is_dir():
+            validate_run_dir(path)
+        else:
+            try:
+                validate_result(json.loads(path.read_text()))
+            except json.JSONDecodeError as exc:
+                raise ResultValidationError(f"{path}: not JSON ({exc})") from exc
         print(f"{path}: valid")
+    return 0
+
+
+def _cmd_fixes(args) -> int:
+    from .variants import load_table, markdown_table, write_readme
+
+    table = load_table(args.fixes_py)
+    if args.write_readme:
+        changed = write_readme(args.write_readme, table.FIXES)
+        print(f"{args.write_readme}: fixes table {'updated' if changed else 'unchanged'}")
+    else:
+        print(markdown_table(table.FIXES), end="")
+    return 0
+
+
+def _cmd_migrate(args) -> int:
+    from .migrate import migrate_tree
+
+    for line in migrate_tree(args.results, args.repo, dry_run=args.dry_run):
+        print(line)
     return 0
 
 
 def _cmd_report(args) -> int:
     from .report import build_report
 
-    text = build_report(args.results, args.paper_tables, plot_path=args.plot, readme=args.write_readme,
-                        out_markdown=args.markdown)
+    text = build_report(args.results, args.paper_tables, plot_dir=args.plot_dir, readme=args.write_readme,
+                        out_markdown=args.markdown, repo=args.repo)
     print(text)
     return 0
 
@@ -144,7 +197,7 @@ def main(argv=None) -> int:
     s = sub.add_parser("split", help="write an imbalanced split (NPZ, GAMO-layout CSV, manifest)")
     s.add_argument("--dataset", required=True, type=_dataset_type(None))
     s.add_argument("--protocol", required=True, choices=protocols.PROTOCOLS)
-    s.add_argument("--split-seed", type=int, default=0)
+    s.add_argument("--split-seed", type=_seed, default=0)
     s.add_argument("--imbalance", type=int, default=1, choices=(0, 1))
     s.add_argument("--ir", type=float, default=None, help="imbalance ratio for exp/step (default 100)")
     s.add_argument("--counts", default=None, help="explicit per-class counts, comma-separated, label order")
@@ -161,23 +214,42 @@ def main(argv=None) -> int:
     pub = sub.add_parser("publish", help="copy finished runs' result.json (and metrics.jsonl) into results/")
     pub.add_argument("run_dir", nargs="+")
     pub.add_argument("--results", default="results")
+    pub.add_argument("--allow-dirty", action="store_true",
+                     help="publish a run made from uncommitted code (the copy records it)")
     pub.set_defaults(func=_cmd_publish)
 
-    val = sub.add_parser("validate", help="check result.json files against the schema")
-    val.add_argument("result", nargs="+")
+    val = sub.add_parser("validate", help="check result.json files, or whole run folders, against the contract")
+    val.add_argument("result", nargs="+", help="a result.json, or a run folder (result, predictions and log)")
     val.set_defaults(func=_cmd_validate)
 
     r = sub.add_parser("report", help="results beside the papers' tables (Markdown) and a per-class recall plot")
     r.add_argument("--results", default="results")
     r.add_argument("--paper-tables", default="paper_tables")
-    r.add_argument("--plot", default=None, help="write the per-class recall plot here (PNG)")
+    r.add_argument("--plot-dir", default=None, help="write per_class_recall.png and ours_vs_paper.png here")
+    r.add_argument("--repo", default=None,
+                   help="repository root: fill the variants section of each <method>_*/README.md")
     r.add_argument("--markdown", default=None, help="write the Markdown table here")
     r.add_argument("--write-readme", default=None, help="replace the generated section of this README")
     r.set_defaults(func=_cmd_report)
+
+    fx = sub.add_parser("fixes", help="a method's fix table (fixes.py) as Markdown, or into its README")
+    fx.add_argument("fixes_py")
+    fx.add_argument("--write-readme", default=None, help="replace this README's generated fixes section")
+    fx.set_defaults(func=_cmd_fixes)
+
+    mg = sub.add_parser("migrate", help="upgrade committed result.json files to the current schema")
+    mg.add_argument("--results", default="results")
+    mg.add_argument("--repo", default=".", help="repository root holding the method folders (their fixes.py)")
+    mg.add_argument("--dry-run", action="store_true")
+    mg.set_defaults(func=_cmd_migrate)
 
     args = p.parse_args(argv)
     try:
         return args.func(args)
     except (DataError, protocols.SplitError, UnknownDatasetError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that is missing, not writable, or under a file
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error:{where}: {exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return 2

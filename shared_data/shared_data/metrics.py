@@ -1,7 +1,7 @@
 """Every metric the papers report, computed once, with each paper's variant under its own name.
 
-See ``specs/protocols.md`` (metric cross-walk). GAMO's GM, DGC's Gmacro and imbalanced-learn's 'macro'
-G-mean are three different numbers and never share a name:
+GAMO's GM, DGC's Gmacro and imbalanced-learn's 'macro' G-mean are three different numbers and never share
+a name:
 
 ========================  ===========================================================================
 ``acsa``                  mean per-class recall (sklearn ``balanced_accuracy_score``)

@@ -1,4 +1,4 @@
-"""Imbalance protocols (``specs/protocols.md``): which official images a split keeps, and in which order.
+"""Imbalance protocols: which official images a split keeps, and in which order.
 
 Each protocol is a pure function of the official labels, the per-class counts and one split seed, drawn
 from a local ``RandomState`` in exactly the call order of the original code, so a seeded split reproduces
@@ -10,6 +10,9 @@ the original procedure. Labels and image orientation are the dataset's own.
 | dgc      | permute all, first n_c of each class, concatenate, permute again        | full official test set      |
 | exp/step | long-tailed n_c (IR = n_max/n_min); shuffle each class, keep first n_c  | full official test set      |
 | dfg      | m seeded minority classes keep int(n_maj / IR), the others n_maj; first images in file order | full |
+
+For ``exp`` and ``step``, n_max is the dataset's smallest full training class (every class can then give its
+n_c images), and an ``--ir`` that would leave a class with no image is refused.
 
 ``imbalance=0`` gives the balanced full training set (file order) with the protocol's test set.
 """
@@ -62,7 +65,8 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
         ir, m = dfg_params(spec, ir, minority)
         if y_train is not None:
             return dfg_counts(y_train, spec.num_classes, DFG_N_MAJ.get(spec.name), ir, m, seed)[0]
-        n_maj = DFG_N_MAJ.get(spec.name, spec.n_train // max(1, spec.num_classes))
+        largest = max(spec.train_class_counts) if spec.train_class_counts else spec.n_train // max(1, spec.num_classes)
+        n_maj = DFG_N_MAJ.get(spec.name, largest)
         if m and int(n_maj / ir) < 1:
             raise SplitError(f"dfg: IR {ir:g} leaves the minority classes empty (int({n_maj} / {ir:g}) = 0)")
         return None
@@ -81,8 +85,15 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
         if spec.imbalanced_profile is None:
             raise SplitError(f"{spec.name} has no published imbalanced profile; pass explicit counts")
         return list(spec.imbalanced_profile)
-    n_max = spec.n_train // spec.num_classes
-    return long_tailed_counts(n_max, spec.num_classes, 100.0 if ir is None else float(ir), protocol)
+    # n_max is the smallest full class of the training file, so every class can give its n_c images without
+    # replacement (LDAM-DRW uses 5000, CIFAR-10's class size; MNIST's smallest class, digit 5, has 5421).
+    n_max = min(spec.train_class_counts) if spec.train_class_counts else spec.n_train // spec.num_classes
+    ir = 100.0 if ir is None else float(ir)
+    counts = long_tailed_counts(n_max, spec.num_classes, ir, protocol)
+    if min(counts) < 1:
+        raise SplitError(f"--ir {ir:g} leaves class {counts.index(min(counts))} of {spec.name} empty "
+                         f"(n_max {n_max} / IR < 1 image); the largest --ir for this dataset is {n_max}")
+    return counts
 
 
 def _check_available(y: np.ndarray, counts: list[int], limit: int | None, part: str, replacement: bool) -> None:
@@ -190,10 +201,11 @@ def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[
 def split_id(dataset: str, protocol: str, seed: int, imbalance: int = 1, ir: float | None = None,
              counts: list[int] | None = None, minority: int | None = None) -> str:
     """A stable, readable name for a split, e.g. ``fashion-gamo-s0``, ``cifar10-exp-ir100-s0``,
-    ``fashion-dfg-ir40-m8-s0``."""
+    ``fashion-dfg-ir40-s0`` (``fashion-dfg-ir40-m5-s0`` with 5 minority classes)."""
     parts = [dataset, protocol]
-    if protocol == "dfg" and counts is None and imbalance != 0:
-        parts.append(f"ir{float(ir):g}-m{int(minority)}")
+    if protocol == "dfg" and counts is None and imbalance != 0:  # -m<m> only for a non-default minority count
+        m = DFG_DEFAULT_MINORITY if minority is None else int(minority)
+        parts.append(f"ir{float(ir):g}" + ("" if m == DFG_DEFAULT_MINORITY else f"-m{m}"))
     elif counts is not None:
         digest = hashlib.sha256(",".join(map(str, counts)).encode()).hexdigest()[:8]
         parts.append(f"counts{digest}")

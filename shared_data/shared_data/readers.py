@@ -130,6 +130,11 @@ def load_dataset(name: str, data_root=None, mirrors=None, download: bool = True,
                             f"{(n, *spec.image_shape)}")
         if y.min() < 0 or y.max() >= spec.num_classes:
             raise DataError(f"{spec.name} {part}: labels outside 0..{spec.num_classes - 1}")
+    if spec.train_class_counts:
+        found = tuple(np.bincount(y_train, minlength=spec.num_classes).tolist())
+        if found != spec.train_class_counts:
+            raise DataError(f"{spec.name} train: per-class counts {found} differ from the registry's "
+                            f"{spec.train_class_counts}; the files are not the official ones")
     sources = {role: {"file": spec.files[role].relpath, "md5": spec.files[role].md5,
                       "sha256": spec.files[role].sha256} for role in paths}
     return Dataset(spec, x_train, y_train, x_test, y_test, sources)

@@ -23,14 +23,18 @@ import numpy as np
 
 from .metrics import SCALAR_METRICS
 
-RESULT_SCHEMA = "shared_data/result/v1"
+RESULT_SCHEMA = "shared_data/result/v2"
 BUDGETS = ("full", "quick", "smoke")
 REQUIRED_FIELDS = {
     "schema": str, "method": str, "variant": str, "framework": str, "dataset": str, "protocol": str,
     "split_id": str, "split_hash": str, "split_seed": int, "seed": int, "budget": str, "device": str,
     "wall_time_s": (int, float), "metrics": dict, "config": dict, "versions": dict, "git_commit": str,
-    "created_utc": str, "train_counts": list,
+    "created_utc": str, "train_counts": list, "n_test": int, "faithful": bool, "fixes": dict,
+    "eval_subset": (str, int),
 }
+EVAL_SPLITS = ("train", "val", "test")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_COMMIT = re.compile(r"([0-9a-f]{40}(\+dirty)?|unknown)")
 REQUIRED_METRICS = ("accuracy", "acsa", "gm_gamo", "gmacro_dgc", "fmacro", "rmi", "pma", "per_class_recall",
                     "confusion_matrix")
 _VERSION_PACKAGES = ("numpy", "scipy", "scikit-learn", "imbalanced-learn", "pandas", "tensorflow", "keras",
@@ -50,17 +54,67 @@ class ResultValidationError(ValueError):
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; a record is an ordinary file
         os.replace(tmp, path)
+        _fsync_dir(path.parent)  # the rename itself survives a crash only once the folder is synced
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(folder: str | os.PathLike, pattern: str = ".*.tmp") -> list[Path]:
+    """Delete temporary files (and folders) that a killed writer left in ``folder``: names ``.<name>.<pid>.*``
+    whose process no longer exists. A writer that is still running keeps its file."""
+    removed = []
+    for p in Path(folder).glob(pattern):
+        parts = p.name.split(".")
+        pid = next((int(x) for x in parts[2:] if x.isdigit()), None)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        if p.is_dir():
+            import shutil
+
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(obj):
@@ -122,6 +176,24 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
         return "unknown"
 
 
+def describe_device(gpus: list[str] | None = None) -> str:
+    """The machine a run used, in one string shared by every method: ``cpu: <model> (<n> cores)``, or
+    ``gpu: <name> x<count>`` when the method ran on GPUs (it passes their names; shared_data imports no
+    framework). Runs of different methods on one machine get the same string, so reports group them."""
+    if gpus:
+        names = sorted(set(gpus))
+        return "gpu: " + ", ".join(f"{n} x{sum(g == n for g in gpus)}" for n in names)
+    return describe_cpu()
+
+
+def framework_version(name: str) -> str:
+    """``"torch 2.13.0"``: a framework package and its installed version, for ``result.json``'s ``framework``."""
+    try:
+        return f"{name} {metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return name
+
+
 def describe_cpu() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -140,10 +212,16 @@ def utc_now() -> str:
 
 # -- run folders ---------------------------------------------------------------------------------------------
 
+def variant_slug(variant: str) -> str:
+    """A variant name as a folder-name piece: ``caleg r=1+cov-ridge=0.001`` -> ``caleg-r1+cov-ridge0.001``."""
+    return re.sub(r"[^A-Za-z0-9.+_-]+", "-", variant.replace("=", "")).strip("-")
+
+
 def run_name(dataset: str, protocol: str, split_seed: int, seed: int, budget: str, variant: str | None = None,
              tag: str | None = None) -> str:
     """``<dataset>-<protocol>[-<variant>]-split<s>-seed<t>-<budget>[-<tag>]``: readable and config-derived."""
-    parts = [dataset, protocol] + ([variant] if variant else []) + [f"split{split_seed}", f"seed{seed}", budget]
+    parts = [dataset, protocol] + ([variant_slug(variant)] if variant else []) + \
+        [f"split{split_seed}", f"seed{seed}", budget]
     if tag:
         parts.append(tag)
     return "-".join(parts)
@@ -178,6 +256,9 @@ class RunDir:
         else:
             atomic_write_json(cfg_path, new)
         run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (run.path, run.checkpoint_dir):  # what a killed earlier attempt left half-written
+            remove_orphans(folder)
+        run.repair_metrics()
         return run
 
     @property
@@ -203,23 +284,75 @@ class RunDir:
         return json.loads(self.result_path.read_text())
 
     def log_metrics(self, record: dict) -> None:
-        """Append one JSON line to ``metrics.jsonl`` (flushed and synced: an interruption loses nothing)."""
+        """Append one JSON line to ``metrics.jsonl`` (flushed and synced: an interruption loses nothing).
+
+        A line without a ``kind`` is a training record (``"kind": "train"``); evaluations use :meth:`log_eval`.
+        """
+        record = dict(record)
+        record.setdefault("kind", "train")
+        if record["kind"] == "eval":
+            validate_eval_record(record)
         with open(self.metrics_path, "a") as f:
             f.write(to_json(record, indent=None) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
+    def log_eval(self, split: str, metrics: dict, step: int | None = None, epoch: int | None = None,
+                 **extra) -> dict:
+        """Append the one evaluation record shape every method writes: ``{"kind": "eval", "split", "step",
+        "epoch", "metrics": {scalar metrics}, ...extra}`` (at least one of step and epoch)."""
+        record = dict(extra, kind="eval", split=split, step=step, epoch=epoch,
+                      metrics={k: v for k, v in metrics.items() if k in SCALAR_METRICS or
+                               isinstance(v, (int, float)) and not isinstance(v, bool)})
+        self.log_metrics(record)
+        return record
+
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():
             return []
+        self.repair_metrics()
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def repair_metrics(self) -> bool:
+        """Drop a torn last line of ``metrics.jsonl`` (a run killed while appending), with a warning; a broken
+        line anywhere else is an error. True when the file was repaired."""
+        if not self.metrics_path.exists():
+            return False
+        data = self.metrics_path.read_bytes()
+        lines = data.split(b"\n")
+        torn = lines[-1] != b""  # the last record was never finished with its newline
+        body = lines[:-1]
+        if not torn and body:
+            try:
+                json.loads(body[-1])
+            except ValueError:
+                torn, body = True, body[:-1]
+        for n, line in enumerate(body, 1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except ValueError as exc:
+                    raise RunError(f"{self.metrics_path}:{n}: unreadable record ({exc}); the log is damaged "
+                                   f"beyond its last line: move it away to start the log afresh") from exc
+        if not torn:
+            return False
+        import warnings
+
+        warnings.warn(f"{self.metrics_path}: dropped a torn last line (the run was killed while writing it)",
+                      stacklevel=2)
+        atomic_write_bytes(self.metrics_path, b"".join(line + b"\n" for line in body))
+        return True
 
     def truncate_metrics(self, keep) -> None:
         """Keep only the records for which ``keep(record)`` is true (used when resuming from a checkpoint)."""
         kept = [r for r in self.read_metrics() if keep(r)]
         atomic_write_bytes(self.metrics_path, "".join(to_json(r, indent=None) + "\n" for r in kept).encode())
 
-    def save_predictions(self, **arrays) -> Path:
+    def save_predictions(self, *, y_true, y_pred, scores, **extra) -> Path:
+        """``predictions.npz``: ``y_true``, ``y_pred`` (labels), ``scores`` (class probabilities, (N, C)) and
+        the method's own arrays under their own names (e.g. ``logits``)."""
+        arrays = dict(extra, y_true=np.asarray(y_true), y_pred=np.asarray(y_pred), scores=np.asarray(scores))
+        validate_predictions(arrays)
         return atomic_save_npz(self.path / "predictions.npz", **arrays)
 
     def write_result(self, result: dict) -> Path:
@@ -228,12 +361,23 @@ class RunDir:
 
 
 def make_result(*, method: str, framework: str, split, seed: int, budget: str, device: str, wall_time_s: float,
-                metrics: dict, config: dict, variant: str | None = None, extra: dict | None = None) -> dict:
-    """Assemble a ``result.json`` record; ``split`` is a :class:`shared_data.splits.Split`."""
+                metrics: dict, config: dict, variant, paper_method: str | None = None,
+                extra: dict | None = None) -> dict:
+    """Assemble a ``result.json`` record.
+
+    ``split`` is the :class:`shared_data.splits.Split` the run trained and was scored on (its test subset
+    included); ``variant`` the :class:`shared_data.variants.Variant` that the method's fix table resolved;
+    ``paper_method`` the method's name in ``paper_tables/`` (None when the run is no paper's method, e.g. a
+    baseline the paper did not report).
+    """
     result = {
         "schema": RESULT_SCHEMA,
         "method": method,
-        "variant": variant or method,
+        "variant": variant.name,
+        "faithful": bool(variant.faithful),
+        "fixes": _normalise(dict(variant.fixes)),
+        "paper_method": paper_method,
+        "eval_subset": split.eval_subset,
         "framework": framework,
         "dataset": split.dataset,
         "protocol": split.protocol,
@@ -265,36 +409,166 @@ def validate_result(result: dict) -> dict:
     for key, typ in REQUIRED_FIELDS.items():
         if key not in result:
             problems.append(f"missing {key}")
-        elif not isinstance(result[key], typ) or isinstance(result[key], bool):
+        elif not isinstance(result[key], typ) or (isinstance(result[key], bool) and typ is not bool):
             problems.append(f"{key} has type {type(result[key]).__name__}")
-    if result.get("schema") not in (None, RESULT_SCHEMA) and "schema" in result:
-        problems.append(f"schema {result['schema']!r} != {RESULT_SCHEMA!r}")
+    if "schema" in result and result["schema"] != RESULT_SCHEMA:
+        problems.append(f"schema {result['schema']!r} != {RESULT_SCHEMA!r} (python -m shared_data migrate "
+                        f"upgrades v1 records)")
+    if "paper_method" not in result:
+        problems.append("missing paper_method (null when no paper reports the run)")
+    elif result["paper_method"] is not None and not (isinstance(result["paper_method"], str)
+                                                     and result["paper_method"].strip()):
+        problems.append("paper_method must be a name or null")
+    if result.get("faithful") is True and result.get("fixes"):
+        problems.append(f"faithful is true but fixes are set: {sorted(result['fixes'])}")
+    if result.get("faithful") is False and isinstance(result.get("fixes"), dict) and not result["fixes"]:
+        problems.append("faithful is false but no fix is named")
+    if isinstance(result.get("variant"), str) and not result["variant"].strip():
+        problems.append("variant is empty")
+    subset = result.get("eval_subset")
+    if isinstance(subset, str) and subset != "full" or isinstance(subset, int) and subset < 1:
+        problems.append(f"eval_subset must be 'full' or a per-class count >= 1, got {subset!r}")
     if "budget" in result and result["budget"] not in BUDGETS:
         problems.append(f"budget {result['budget']!r} not in {BUDGETS}")
-    if isinstance(result.get("device"), str) and not result["device"].strip():
-        problems.append("device is empty")
+    for key in ("device", "method", "framework", "dataset", "protocol", "split_id"):
+        if isinstance(result.get(key), str) and not result[key].strip():
+            problems.append(f"{key} is empty")
+    if isinstance(result.get("split_hash"), str) and not _HASH.fullmatch(result["split_hash"]):
+        problems.append(f"split_hash {result['split_hash']!r} is not a sha256 hex digest")
+    if isinstance(result.get("git_commit"), str) and not _COMMIT.fullmatch(result["git_commit"]):
+        problems.append(f"git_commit {result['git_commit']!r} is not a commit (40 hex digits, +dirty) or 'unknown'")
+    if isinstance(result.get("versions"), dict) and not result["versions"]:
+        problems.append("versions is empty")
+    for key in ("seed", "split_seed", "n_test"):
+        if isinstance(result.get(key), int) and not isinstance(result[key], bool) and result[key] < 0:
+            problems.append(f"{key} is negative")
+    counts = result.get("train_counts")
+    if isinstance(counts, list) and not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                                            for c in counts):
+        problems.append("train_counts must be non-negative integers")
     if isinstance(result.get("wall_time_s"), (int, float)) and not result["wall_time_s"] >= 0:
         problems.append("wall_time_s must be >= 0")
     m = result.get("metrics")
     if isinstance(m, dict):
-        for key in REQUIRED_METRICS:
-            if key not in m:
-                problems.append(f"metrics.{key} missing")
-        for key in SCALAR_METRICS:
-            v = m.get(key)
-            if v is None:
-                continue
-            if not isinstance(v, (int, float)) or (not math.isnan(v) and not 0.0 <= v <= 1.0):
-                problems.append(f"metrics.{key} = {v!r} is not a number in [0, 1] (or NaN)")
-        cm = m.get("confusion_matrix")
-        if isinstance(cm, list) and isinstance(result.get("n_test"), int):
-            if int(np.sum(cm)) != result["n_test"]:
-                problems.append(f"confusion matrix sums to {int(np.sum(cm))}, n_test is {result['n_test']}")
-        if isinstance(m.get("per_class_recall"), list) and isinstance(result.get("train_counts"), list):
-            if len(m["per_class_recall"]) != len(result["train_counts"]):
-                problems.append("per_class_recall and train_counts differ in length")
+        problems += _metric_problems(m, result)
     if problems:
         raise ResultValidationError("invalid result.json: " + "; ".join(problems))
+    return result
+
+
+def _metric_problems(m: dict, result: dict) -> list[str]:
+    problems = [f"metrics.{key} missing" for key in REQUIRED_METRICS if key not in m]
+    for key in SCALAR_METRICS:
+        v = m.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, (int, float)) or (not math.isnan(v) and not 0.0 <= v <= 1.0):
+            problems.append(f"metrics.{key} = {v!r} is not a number in [0, 1] (or NaN)")
+    try:
+        cm = np.asarray(m.get("confusion_matrix"), dtype=float)
+    except (TypeError, ValueError):
+        return problems + ["metrics.confusion_matrix is not a matrix"]
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or (cm < 0).any():
+        return problems + ["metrics.confusion_matrix is not a square matrix of counts"]
+    if isinstance(result.get("n_test"), int) and int(cm.sum()) != result["n_test"]:
+        problems.append(f"confusion matrix sums to {int(cm.sum())}, n_test is {result['n_test']}")
+    if isinstance(result.get("train_counts"), list) and len(result["train_counts"]) != len(cm):
+        problems.append("confusion matrix and train_counts differ in size")
+    recall = m.get("per_class_recall")
+    if isinstance(recall, list) and len(recall) != len(cm):
+        problems.append("per_class_recall and the confusion matrix differ in size")
+    elif isinstance(recall, list) and cm.sum() > 0:
+        support = cm.sum(axis=1)
+        expect = np.divide(np.diag(cm), support, out=np.zeros(len(cm)), where=support > 0)
+        if not np.allclose(np.asarray(recall, dtype=float), expect, atol=1e-6):
+            problems.append("per_class_recall contradicts the confusion matrix")
+        acsa = m.get("acsa")
+        if isinstance(acsa, (int, float)) and not math.isnan(acsa) and (support > 0).all() \
+                and abs(acsa - float(expect.mean())) > 1e-6:
+            problems.append("acsa contradicts the confusion matrix")
+    acc = m.get("accuracy")
+    if isinstance(acc, (int, float)) and not math.isnan(acc) and cm.sum() > 0 \
+            and abs(acc - float(np.trace(cm) / cm.sum())) > 1e-6:
+        problems.append("accuracy contradicts the confusion matrix")
+    return problems
+
+
+def validate_predictions(arrays: dict) -> dict:
+    """``predictions.npz`` holds ``y_true``, ``y_pred`` (1-D integer labels of one length) and ``scores``
+    (class probabilities, (N, C), non-negative, rows summing to 1)."""
+    problems = [f"missing {k}" for k in ("y_true", "y_pred", "scores") if k not in arrays]
+    if not problems:
+        y_true, y_pred, scores = (np.asarray(arrays[k]) for k in ("y_true", "y_pred", "scores"))
+        for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+                problems.append(f"{name} must be a 1-D integer array, got {y.dtype} {y.shape}")
+        if y_true.shape != y_pred.shape:
+            problems.append(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in length")
+        if scores.ndim != 2 or scores.shape[0] != len(y_true):
+            problems.append(f"scores must be (N, C) with N = {len(y_true)}, got {scores.shape}")
+        elif not np.issubdtype(scores.dtype, np.floating) or (scores < 0).any() \
+                or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
+            problems.append("scores must be class probabilities (non-negative, rows summing to 1); store logits "
+                            "under their own name")
+    if problems:
+        raise ResultValidationError("invalid predictions: " + "; ".join(problems))
+    return arrays
+
+
+def validate_eval_record(record: dict) -> dict:
+    problems = []
+    if record.get("split") not in EVAL_SPLITS:
+        problems.append(f"split {record.get('split')!r} not in {EVAL_SPLITS}")
+    if not isinstance(record.get("metrics"), dict) or not record["metrics"]:
+        problems.append("metrics must be a non-empty dict")
+    marks = [record.get(k) for k in ("step", "epoch")]
+    if all(v is None for v in marks) or any(v is not None and (not isinstance(v, int) or isinstance(v, bool)
+                                                                or v < 0) for v in marks):
+        problems.append("an evaluation names its step or epoch (integers >= 0)")
+    if problems:
+        raise ResultValidationError("invalid evaluation record: " + "; ".join(problems))
+    return record
+
+
+def validate_metrics_log(path: str | os.PathLike) -> list[dict]:
+    """Check a ``metrics.jsonl``: one JSON object a line, every evaluation in the shared shape."""
+    records = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ResultValidationError(f"{path}:{n}: not JSON ({exc})") from exc
+        if not isinstance(record, dict) or "kind" not in record:
+            raise ResultValidationError(f"{path}:{n}: a record is a JSON object with a kind")
+        if record["kind"] == "eval":
+            try:
+                validate_eval_record(record)
+            except ResultValidationError as exc:
+                raise ResultValidationError(f"{path}:{n}: {exc}") from exc
+        records.append(record)
+    return records
+
+
+def validate_run_dir(path: str | os.PathLike) -> dict:
+    """A finished run folder: a valid result.json, predictions.npz that give its metrics, a valid log."""
+    from . import metrics as sd_metrics
+
+    run = RunDir(path)
+    if not run.is_complete():
+        raise ResultValidationError(f"{run.path} has no result.json")
+    result = validate_result(run.read_result())
+    for name in ("config.json", "predictions.npz", "metrics.jsonl"):
+        if not (run.path / name).exists():
+            raise ResultValidationError(f"{run.path} has no {name}")
+    with np.load(run.path / "predictions.npz") as f:
+        arrays = validate_predictions({k: f[k] for k in f.files})
+    again = sd_metrics.compute(arrays["y_true"], arrays["y_pred"], train_counts=result["train_counts"])
+    if again["confusion_matrix"] != result["metrics"]["confusion_matrix"]:
+        raise ResultValidationError(f"{run.path}: predictions.npz does not give result.json's confusion matrix")
+    if not any(r["kind"] == "eval" for r in validate_metrics_log(run.metrics_path)):
+        raise ResultValidationError(f"{run.path}: metrics.jsonl holds no evaluation record")
     return result
 
 
@@ -310,11 +584,12 @@ def _published_device(path: Path) -> str | None:
         return None
 
 
-def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results") -> Path:
+def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results", allow_dirty: bool = False) -> Path:
     """Copy a finished run's ``result.json`` to ``<results_root>/<method>/<run name>/result.json``.
 
-    The run's ``metrics.jsonl`` (its training log), when there is one, goes beside it, so a published number
-    can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
+    A run made from uncommitted code (``git_commit`` ending in ``+dirty``) is refused unless ``allow_dirty``.
+    The run's ``metrics.jsonl`` (its training log) goes beside it (a run without one is refused), so a published
+    number can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
     a published ``result.json`` never sits beside a missing or half-written log.
 
     A result replaces an earlier one of the same run name only when both were measured on the same device (a
@@ -325,10 +600,18 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
     if not run.is_complete():
         raise RunError(f"{run.path} has no result.json yet (the run has not finished)")
     result = validate_result(run.read_result())
+    if result["git_commit"].endswith("+dirty") and not allow_dirty:
+        raise RunError(f"{run.path} ran on uncommitted code ({result['git_commit']}): a published result must be "
+                       f"reproducible from a commit; commit and re-run, or pass --allow-dirty to publish it anyway")
     target = Path(results_root) / result["method"] / run.path.name / "result.json"
     if target.exists() and _published_device(target) != result["device"]:
         target = target.parent.with_name(f"{run.path.name}--{device_slug(result['device'])}") / "result.json"
-    if run.metrics_path.exists():
-        atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
-    atomic_write_bytes(target, run.result_path.read_bytes())
+    data = run.result_path.read_bytes()
+    if result["git_commit"].endswith("+dirty"):  # allowed, and said so in the published record
+        data = (to_json(dict(result, published_with_allow_dirty=True)) + "\n").encode()
+    if not run.metrics_path.exists():
+        raise RunError(f"{run.path} has no metrics.jsonl: a published result goes with the training log that "
+                       f"produced it")
+    atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
+    atomic_write_bytes(target, data)
     return target

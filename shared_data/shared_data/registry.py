@@ -42,6 +42,8 @@ class DatasetSpec:
     reader: str  # name of the reader in shared_data.readers
     imbalanced_profile: tuple[int, ...] | None = None
     loadable: bool = True
+    # Images per class in the official training file (label order): bounds what a split can draw.
+    train_class_counts: tuple[int, ...] | None = None
     aliases: tuple[str, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -75,6 +77,7 @@ MNIST = DatasetSpec(
     classes=tuple(str(d) for d in range(10)),
     image_shape=(28, 28, 1),
     n_train=60000,
+    train_class_counts=(5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
     n_test=10000,
     reader="idx",
     imbalanced_profile=GAMO_PROFILE,
@@ -97,6 +100,7 @@ FASHION = DatasetSpec(
              "Ankle boot"),
     image_shape=(28, 28, 1),
     n_train=60000,
+    train_class_counts=(6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000),
     n_test=10000,
     reader="idx",
     imbalanced_profile=GAMO_PROFILE,
@@ -119,6 +123,7 @@ SVHN = DatasetSpec(
     classes=tuple(str(d) for d in range(10)),
     image_shape=(32, 32, 3),
     n_train=73257,
+    train_class_counts=(4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659),
     n_test=26032,
     reader="svhn_mat",
     imbalanced_profile=SVHN_PROFILE,
@@ -137,6 +142,7 @@ CIFAR10 = DatasetSpec(
     classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     image_shape=(32, 32, 3),
     n_train=50000,
+    train_class_counts=(5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000),
     n_test=10000,
     reader="cifar10",
     imbalanced_profile=SVHN_PROFILE,

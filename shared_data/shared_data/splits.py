@@ -22,6 +22,7 @@ import numpy as np
 
 from . import protocols
 from .fetch import DataError, DEFAULT_DATA_ROOT
+from .records import remove_orphans
 from .readers import load_dataset
 from .registry import canonical_name, get
 
@@ -59,6 +60,11 @@ class Split:
     @property
     def num_classes(self) -> int:
         return len(self.manifest["classes"])
+
+    @property
+    def eval_subset(self):
+        """``"full"``: the protocol's whole test set; an int N: the first N test images of each class."""
+        return self.manifest.get("test_per_class") or "full"
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in ARRAY_ORDER}
@@ -174,7 +180,8 @@ def write_split(split: Split, out_dir: str | os.PathLike, csv: bool | None = Non
     manifest = dict(split.manifest, files={name: _sha256(data) for name, data in sorted(files.items())})
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    remove_orphans(out.parent, f".{out.name}.*")  # a writer killed earlier left its temporary folder
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a split is a shared artefact
     try:
         for name, data in files.items():
@@ -207,21 +214,74 @@ def load_split(path: str | os.PathLike, verify: bool = True) -> Split:
     if verify and content_hash(arrays) != manifest.get("content_hash"):
         raise DataError(f"{path}: split content does not match its manifest hash; delete the folder to have it "
                         f"written again")
+    if verify:
+        num_classes = len(manifest.get("classes", [])) or int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+        for part in ("train", "test"):
+            found = _class_counts(arrays[f"y_{part}"], num_classes)
+            if found != manifest.get(f"{part}_counts"):
+                raise DataError(f"{path}: {part} labels count {found} per class, the manifest says "
+                                f"{manifest.get(f'{part}_counts')}; delete the folder to have it written again")
     return Split(manifest["dataset"], manifest["protocol"], manifest["split_seed"], **arrays, manifest=manifest,
                  path=path)
+
+
+def verify_files(path: str | os.PathLike) -> Split:
+    """Check every file of a split folder against the sha256 its manifest records, then the arrays against the
+    manifest's content hash and per-class counts (what ``python -m shared_data verify`` runs)."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: no readable manifest.json ({exc})") from exc
+    files = manifest.get("files")
+    if not files:
+        raise DataError(f"{path}/manifest.json lists no files with their sha256")
+    for name, digest in sorted(files.items()):
+        try:
+            data = (path / name).read_bytes()
+        except OSError as exc:
+            raise DataError(f"{path}/{name}: listed in the manifest but unreadable ({exc.strerror})") from exc
+        if _sha256(data) != digest:
+            raise DataError(f"{path}/{name}: sha256 {_sha256(data)[:16]}... differs from the manifest's "
+                            f"{digest[:16]}...; delete the folder to have it written again")
+    return load_split(path)
 
 
 def default_split_dir(split_name: str, data_root=None) -> Path:
     return Path(data_root or DEFAULT_DATA_ROOT) / "splits" / split_name
 
 
+def test_subset(split: Split, per_class: int) -> Split:
+    """The same split scored on the first ``per_class`` test images of each class, in the protocol's test order.
+
+    The subset is part of the split's identity: its id gains ``-test<N>``, its content hash covers the cut
+    arrays and the manifest records ``test_per_class`` and the full split's hash.
+    """
+    per_class = int(per_class)
+    if per_class < 1:
+        raise DataError(f"test_per_class must be >= 1, got {per_class}")
+    keep = np.sort(np.concatenate([np.flatnonzero(split.y_test == c)[:per_class]
+                                   for c in range(split.num_classes)]))
+    arrays = dict(split.arrays(), x_test=split.x_test[keep], y_test=split.y_test[keep], idx_test=split.idx_test[keep])
+    manifest = dict(split.manifest, split_id=f"{split.split_id}-test{per_class}", test_per_class=per_class,
+                    full_split_hash=split.split_hash, content_hash=content_hash(arrays), n_test=int(len(keep)),
+                    test_counts=_class_counts(arrays["y_test"], split.num_classes))
+    return Split(split.dataset, split.protocol, split.split_seed, **arrays, manifest=manifest, path=split.path)
+
+
 def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, ir: float | None = None,
               counts: list[int] | None = None, data_root=None, mirrors=None, out_dir=None,
-              download: bool = True, minority: int | None = None) -> Split:
+              download: bool = True, test_per_class: int | None = None, minority: int | None = None) -> Split:
     """The split every method trains on: read from ``<data_root>/splits/<split_id>`` or written there once.
 
-    ``minority`` (and ``ir``) parameterise the ``dfg`` protocol; the manifest records its minority classes.
+    ``test_per_class=N`` scores on the first N test images of each class (:func:`test_subset`); the
+    contract cuts the test set, never a method. ``minority`` (and ``ir``) parameterise the ``dfg`` protocol;
+    the manifest records its minority classes.
     """
+    if test_per_class is not None:
+        full = get_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, out_dir, download,
+                         minority=minority)
+        return test_subset(full, test_per_class)
     spec = get(dataset)
     resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts, minority=minority)  # fails early
     dfg_asked = None

@@ -49,13 +49,15 @@ def test_bad_parameters_are_refused():
 
 
 def test_split_ids_name_ir_and_minority_count():
-    assert protocols.split_id("fashion", "dfg", 0, ir=40, minority=8) == "fashion-dfg-ir40-m8-s0"
-    assert protocols.split_id("svhn", "dfg", 2, ir=10, minority=8) == "svhn-dfg-ir10-m8-s2"
+    # the paper tables' protocol key is dfg-ir<IR>; a non-default minority count is named
+    assert protocols.split_id("fashion", "dfg", 0, ir=40, minority=8) == "fashion-dfg-ir40-s0"
+    assert protocols.split_id("svhn", "dfg", 2, ir=10, minority=8) == "svhn-dfg-ir10-s2"
+    assert protocols.split_id("fashion", "dfg", 1, ir=40, minority=5) == "fashion-dfg-ir40-m5-s1"
 
 
 def test_fashion_ir40_split_matches_the_original_counts(split_root):
     s = splits.get_split("fashion", "dfg", 0, ir=40, data_root=split_root)
-    assert s.split_id == "fashion-dfg-ir40-m8-s0"
+    assert s.split_id == "fashion-dfg-ir40-s0"
     assert s.manifest["dfg"] == {"ir": 40.0, "minority": 8, "n_maj": 6000, "minority_classes": [1, 2, 3, 4, 6, 7, 8, 9]}
     assert s.train_counts == [6000, 150, 150, 150, 150, 6000, 150, 150, 150, 150]
     assert len(s.y_train) == 2 * 6000 + 8 * 150 == 13200

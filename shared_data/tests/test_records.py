@@ -5,6 +5,7 @@ import pytest
 
 from shared_data import metrics, records
 from shared_data.splits import Split
+from shared_data.variants import Variant
 
 
 def _split():
@@ -17,9 +18,13 @@ def _split():
 def _result(**over):
     m = metrics.compute([0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2], train_counts=[3, 2, 1])
     kw = dict(method="toy", framework="numpy", split=_split(), seed=1, budget="smoke", device="cpu: test",
-              wall_time_s=1.5, metrics=m, config={"lr": 0.1})
+              wall_time_s=1.5, metrics=m, config={"lr": 0.1}, variant="toy", paper_method="TOY")
     kw.update(over)
-    return records.make_result(**kw)
+    name = kw.pop("variant")
+    fixes = {"fix": True} if "+" in name else {}
+    r = records.make_result(variant=Variant(name, not fixes, fixes), **kw)
+    r["git_commit"] = "0" * 40  # records made here are not published from a dirty checkout
+    return r
 
 
 def test_result_round_trip_and_validation(tmp_path):
@@ -29,12 +34,71 @@ def test_result_round_trip_and_validation(tmp_path):
     back = json.loads(run.result_path.read_text())
     assert back["split_hash"] == "ab" * 32 and back["budget"] == "smoke" and back["versions"]["numpy"]
     assert records.validate_result(back) == back
+    assert (back["variant"], back["faithful"], back["fixes"], back["paper_method"], back["eval_subset"]) == \
+        ("toy", True, {}, "TOY", "full")
+    cm = r["metrics"]["confusion_matrix"]
+    swapped = [cm[1], cm[0], cm[2]]  # same total, other cells: recall and accuracy no longer follow
     for broken, pattern in [(dict(r, budget="huge"), "budget"), ({k: v for k, v in r.items() if k != "device"},
                                                                   "missing device"),
                             (dict(r, metrics=dict(r["metrics"], acsa=1.7)), "metrics.acsa"),
-                            (dict(r, n_test=99), "confusion matrix sums")]:
+                            (dict(r, n_test=99), "confusion matrix sums"),
+                            (dict(r, fixes={"cls_loss": "ce"}), "faithful is true but fixes are set"),
+                            (dict(r, faithful=False), "faithful is false but no fix"),
+                            (dict(r, faithful="yes"), "faithful has type str"),
+                            (dict(r, eval_subset=0), "eval_subset"), (dict(r, eval_subset="half"), "eval_subset"),
+                            (dict(r, split_hash="abc"), "split_hash"), (dict(r, git_commit="HEAD"), "git_commit"),
+                            (dict(r, versions={}), "versions is empty"), (dict(r, seed=-1), "seed is negative"),
+                            (dict(r, train_counts=[3, -2, 1]), "train_counts"),
+                            (dict(r, schema="shared_data/result/v1"), "migrate"),
+                            ({k: v for k, v in r.items() if k != "paper_method"}, "paper_method"),
+                            (dict(r, metrics=dict(r["metrics"], accuracy=0.5)), "accuracy contradicts"),
+                            (dict(r, metrics=dict(r["metrics"], confusion_matrix=swapped)), "per_class_recall "
+                                                                                            "contradicts")]:
         with pytest.raises(records.ResultValidationError, match=pattern):
             records.validate_result(broken)
+    records.validate_result(dict(r, git_commit="f" * 40 + "+dirty"))
+    records.validate_result(dict(r, eval_subset=50, paper_method=None))
+
+
+def test_predictions_are_labels_and_probabilities(tmp_path):
+    run = records.RunDir.create(tmp_path, "toy", "r", {})
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    run.save_predictions(y_true=np.array([0, 1]), y_pred=np.array([0, 1]), scores=probs, logits=np.log(probs))
+    with np.load(run.path / "predictions.npz") as f:
+        assert sorted(f.files) == ["logits", "scores", "y_pred", "y_true"]
+    for kwargs, pattern in [(dict(scores=np.log(probs)), "probabilities"), (dict(y_pred=np.array([0.0, 1.0])),
+                                                                           "integer"),
+                            (dict(y_true=np.array([0, 1, 1])), "differ in length"), (dict(scores=probs[:1]), "N, C")]:
+        arrays = dict(dict(y_true=np.array([0, 1]), y_pred=np.array([0, 1]), scores=probs), **kwargs)
+        with pytest.raises(records.ResultValidationError, match=pattern):
+            run.save_predictions(**arrays)
+
+
+def test_evaluation_records_have_one_shape(tmp_path):
+    run = records.RunDir.create(tmp_path, "toy", "r", {})
+    run.log_metrics({"step": 1, "loss": 0.5})
+    m = metrics.compute([0, 1], [0, 1])
+    rec = run.log_eval("test", m, epoch=3, wall_s=1.0)
+    assert rec["metrics"]["acsa"] == 1.0 and "confusion_matrix" not in rec["metrics"] and rec["wall_s"] == 1.0
+    log = records.validate_metrics_log(run.metrics_path)
+    assert [r["kind"] for r in log] == ["train", "eval"]
+    assert (log[1]["split"], log[1]["epoch"], log[1]["step"]) == ("test", 3, None)
+    for kwargs, pattern in [(dict(split="dev", metrics=m, step=1), "split"), (dict(split="test", metrics=m),
+                                                                               "step or epoch"),
+                            (dict(split="test", metrics={}, step=1), "metrics"),
+                            (dict(split="test", metrics=m, step=-1), "step or epoch")]:
+        with pytest.raises(records.ResultValidationError, match=pattern):
+            run.log_eval(**kwargs)
+    with open(run.metrics_path, "a") as f:
+        f.write('{"kind": "eval", "split": "test"}\n')
+    with pytest.raises(records.ResultValidationError, match=":3: invalid evaluation record"):
+        records.validate_metrics_log(run.metrics_path)
+
+
+def test_device_is_the_machine_alone():
+    assert records.describe_device().startswith("cpu: ") and records.describe_device().endswith(" cores)")
+    assert records.describe_device(["NVIDIA H100", "NVIDIA H100"]) == "gpu: NVIDIA H100 x2"
+    assert records.framework_version("numpy") == f"numpy {np.__version__}"
 
 
 def test_run_dir_resumes_same_config_and_refuses_another(tmp_path):
@@ -44,7 +108,7 @@ def test_run_dir_resumes_same_config_and_refuses_another(tmp_path):
     again = records.RunDir.create(tmp_path, "toy", "name", {"lr": 0.1, "steps": 10})
     assert [m["step"] for m in again.read_metrics()] == [1, 2]
     again.truncate_metrics(lambda rec: rec["step"] <= 1)
-    assert again.read_metrics() == [{"step": 1, "acsa": 0.5}]
+    assert again.read_metrics() == [{"kind": "train", "step": 1, "acsa": 0.5}]
     with pytest.raises(records.RunError, match="differs in lr"):
         records.RunDir.create(tmp_path, "toy", "name", {"lr": 0.2, "steps": 10})
 
@@ -53,6 +117,7 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
     records.atomic_write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(3)})
     records.atomic_save_npz(tmp_path / "p.npz", y=np.arange(4))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "p.npz"]
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~records._umask()
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [0, 1, 2]}
 
 
@@ -96,6 +161,18 @@ def test_publish_never_replaces_a_result_from_another_device(tmp_path):
 def test_run_name_is_config_derived():
     assert records.run_name("fashion", "gamo", 0, 3, "full", variant="baseline") == \
         "fashion-gamo-baseline-split0-seed3-full"
+    assert records.run_name("mnist", "dgc", 1, 1, "quick", variant="caleg r=1+cov-ridge=0.001") == \
+        "mnist-dgc-caleg-r1+cov-ridge0.001-split1-seed1-quick"
+
+
+def test_publish_refuses_a_run_from_uncommitted_code_unless_allowed(tmp_path):
+    run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
+    run.write_result(dict(_result(), git_commit="a" * 40 + "+dirty"))
+    with pytest.raises(records.RunError, match="uncommitted code"):
+        records.publish(run.path, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
+    target = records.publish(run.path, tmp_path / "results", allow_dirty=True)
+    assert json.loads(target.read_text())["published_with_allow_dirty"] is True
 
 
 def test_git_commit_names_the_checkout_the_run_starts_in(tmp_path, monkeypatch):

@@ -1,83 +1,120 @@
-import json
-
 import numpy as np
+import pytest
 
 from shared_data import metrics, records, report
 from test_records import _result
 
+TRUTH = [0, 0, 1, 1, 2, 2]
 
-def test_report_sets_ours_beside_the_paper_and_updates_the_readme(tmp_path):
+
+def _write(root, folder, pred, **over):
+    r = _result(metrics=metrics.compute(TRUTH, pred, train_counts=[3, 2, 1]), **over)
+    records.atomic_write_json(root / "results" / "toy" / folder / "result.json", r)
+    return r
+
+
+def _paper(tmp_path, rows):
     paper = tmp_path / "paper"
-    paper.mkdir()
-    (paper / "t.csv").write_text("source,table,dataset,protocol,method,metric,value,std\n"
-                                 "X,2,mnist,dgc,TOY,ACSA,0.5000,0.01\n"
-                                 "X,3,mnist,dgc,TOY,RMI,0.2500,\n")
+    paper.mkdir(exist_ok=True)
+    (paper / "t.csv").write_text("source,table,dataset,protocol,method,metric,value,std\n" + rows)
+    return paper
+
+
+def test_only_faithful_full_budget_runs_on_the_full_test_set_meet_the_paper(tmp_path):
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.5000,0.01\nX,3,toy,dgc,TOY,RMI,0.2500,\n")
     for seed, pred in [(1, [0, 0, 1, 2, 2, 2]), (2, [0, 0, 1, 1, 2, 2])]:
-        r = _result(seed=seed, metrics=metrics.compute([0, 0, 1, 1, 2, 2], pred, train_counts=[3, 2, 1]))
-        r["dataset"] = "mnist"
-        records.atomic_write_json(tmp_path / "results" / "toy" / f"r{seed}" / "result.json", r)
-    report.PAPER_METHOD["toy"] = "TOY"
+        _write(tmp_path, f"full{seed}", pred, seed=seed, budget="full", split=_split_seed(seed))
+    _write(tmp_path, "quick", [0, 0, 0, 0, 0, 0], budget="quick")  # a check, never beside the paper
+    _write(tmp_path, "fix", [0, 0, 1, 1, 2, 2], budget="full", variant="toy+fix")  # a variant: method README only
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{report.README_START}\nold\n{report.README_END}\ntail\n")
-    text = report.build_report(tmp_path / "results", paper, plot_path=tmp_path / "recall.png", readme=readme)
+    text = report.build_report(tmp_path / "results", paper, plot_dir=tmp_path / "plots", readme=readme)
+    reproductions, checks = text.split("### Checks")
     acsa = [np.mean([1, 0.5, 1]), 1.0]
-    expected = f"{np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} (paper 0.5000, Δ {np.mean(acsa) - 0.5:+.4f})"
-    assert expected in text
-    assert "| toy | toy | mnist | dgc | smoke | cpu: test | 2 |" in text
-    assert "Paper values for TOY on mnist/dgc: X, table 2." in text
-    assert "Paper values for TOY on mnist/dgc: X, table 3." in text
-    # RMI (DGC's Table 3) is a column too: the smallest class (2) is fully recalled in both runs
-    assert "1.0000 ± 0.0000 (paper 0.2500, Δ +0.7500)" in text
-    assert "| RMI | PMA |" in text
-    assert (tmp_path / "recall.png").stat().st_size > 1000
+    assert (f"| TOY | toy | dgc | ACSA | 0.5000 ± 0.0100 | {np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} | "
+            f"2 (1,2) | cpu: test | {np.mean(acsa) - 0.5:+.4f} | no |") in reproductions
+    assert "| TOY | toy | dgc | RMI | 0.2500 | 1.0000 ± 0.0000 | 2 (1,2) | cpu: test | +0.7500 | no |" \
+        in reproductions  # no paper std: our own spread (0) decides
+    assert "Paper: X, table 2." in reproductions
+    assert "quick" not in reproductions and "toy+fix" not in text
+    assert "| toy | toy | toy | dgc | quick | full | cpu: test | 1 (0) | 0.3333 |" in checks
+    assert (tmp_path / "plots" / "per_class_recall.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "ours_vs_paper.png").stat().st_size > 1000
     body = readme.read_text()
-    assert "old" not in body and expected in body and body.endswith("tail\n")
+    assert "old" not in body and reproductions.strip()[:200] in body and body.endswith("tail\n")
+
+
+def test_within_spread_uses_both_spreads(tmp_path):
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.9000,0.05\n")
+    _write(tmp_path, "full", [0, 0, 1, 1, 2, 2], budget="full")  # ACSA 1.0: Δ 0.1 > 0.05
+    assert "| +0.1000 | no |" in report.build_report(tmp_path / "results", paper)
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.9000,0.15\n")
+    assert "| +0.1000 | yes |" in report.build_report(tmp_path / "results", paper)
+
+
+def test_a_test_subset_or_a_missing_paper_cell_is_a_check(tmp_path):
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.5000,0.01\n")
+    r = _result(metrics=metrics.compute(TRUTH, TRUTH, train_counts=[3, 2, 1]), budget="full")
+    r["eval_subset"] = 2
+    records.atomic_write_json(tmp_path / "results" / "toy" / "a" / "result.json", r)
+    text = report.build_report(tmp_path / "results", paper)
+    assert "No faithful full-budget run" in text and "| full | 2/class |" in text
+    r = dict(r, eval_subset="full", paper_method=None)
+    records.atomic_write_json(tmp_path / "results" / "toy" / "a" / "result.json", r)
+    assert "No faithful full-budget run" in report.build_report(tmp_path / "results", paper)
+
+
+def test_a_paper_table_in_percent_is_read_as_fractions(tmp_path):
+    paper = _paper(tmp_path, "X,1,toy,dgc-ir40,TOY,accuracy,77.13,3.24\n")
+    df = report.load_paper_tables(paper)
+    assert np.isclose(df["value"].iloc[0], 0.7713) and np.isclose(df["std"].iloc[0], 0.0324)
+    assert report.protocol_key("fashion-dfg-ir40-s1-test50", "fashion") == "dfg-ir40"
+    assert report.protocol_key("mnist-dgc-s3", "mnist") == "dgc"
 
 
 def test_empty_results_say_so(tmp_path):
-    assert "No committed results yet" in report.build_report(tmp_path / "none", tmp_path / "none")
+    text = report.build_report(tmp_path / "none", tmp_path / "none")
+    assert "No faithful full-budget run" in text and "_None._" in text
 
 
-def test_variants_are_compared_with_the_faithful_run_pair_by_pair(tmp_path):
-    truth = [0, 0, 1, 1, 2, 2]
+def test_variants_are_compared_with_their_faithful_base_pair_by_pair(tmp_path):
     preds = {("toy", 1): [0, 0, 1, 2, 2, 2], ("toy", 2): [0, 0, 1, 1, 2, 2],
              ("toy+fix", 1): [0, 0, 1, 1, 2, 2], ("toy+fix", 2): [0, 0, 1, 1, 2, 2],
-             ("toy+fix", 3): [0, 1, 1, 1, 2, 2]}  # seed 3 has no faithful partner: left out
+             ("toy+fix", 3): [0, 1, 1, 1, 2, 2],  # seed 3 has no faithful partner: left out
+             ("toy r=2", 1): [0, 0, 1, 1, 2, 2], ("toy r=2+fix", 1): [0, 1, 1, 1, 2, 2]}
     for (variant, seed), pred in preds.items():
-        r = _result(seed=seed, variant=variant, metrics=metrics.compute(truth, pred, train_counts=[3, 2, 1]))
-        records.atomic_write_json(tmp_path / "results" / "toy" / f"{variant}-{seed}" / "result.json", r)
-    # another budget never pairs with the smoke runs
-    r = _result(seed=1, variant="toy+fix", budget="quick", metrics=metrics.compute(truth, [1] * 6, train_counts=[3, 2, 1]))
-    records.atomic_write_json(tmp_path / "results" / "toy" / "quick" / "result.json", r)
-    deltas = report.paired_deltas(report.load_results(tmp_path / "results"))
-    assert len(deltas) == 1
-    row = deltas.iloc[0]
-    assert (row["variant"], row["reference"], row["pairs"], row["seeds"]) == ("toy+fix", "toy", 2, "1,2")
+        _write(tmp_path, f"{variant}-{seed}", pred, seed=seed, split=_split_seed(seed), variant=variant)
+    _write(tmp_path, "quick", [1] * 6, seed=1, variant="toy+fix", budget="quick")  # no quick faithful run to pair
+    deltas = report.paired_deltas(report.load_results(tmp_path / "results")).set_index(["variant", "budget"])
+    row = deltas.loc[("toy+fix", "smoke")]
+    assert (row["reference"], row["pairs"], row["seeds"]) == ("toy", 2, "1,2")
     d = [1.0 - np.mean([1, 0.5, 1]), 0.0]  # ACSA gain on seed 1, none on seed 2
     assert np.isclose(row["acsa_mean"], np.mean(d)) and np.isclose(row["acsa_std"], np.std(d, ddof=1))
-    text = report.build_report(tmp_path / "results", tmp_path / "none")
-    assert f"| toy | toy+fix | toy | toy | dgc | smoke | cpu: test | 2 (1,2) | {np.mean(d):+.4f} ± " \
-           f"{np.std(d, ddof=1):.4f} |" in text
-    assert "What each variant changes" in text
+    assert deltas.loc[("toy r=2+fix", "smoke"), "reference"] == "toy r=2"
+    assert np.isclose(deltas.loc[("toy r=2+fix", "smoke"), "acsa_mean"], np.mean([1, 0.5, 1]) - 1.0)
+    assert deltas.loc[("toy+fix", "quick"), "pairs"] == 0
+    method_readme = tmp_path / "toy_numpy" / "README.md"
+    method_readme.parent.mkdir()
+    method_readme.write_text(f"# toy\n{report.VARIANTS_START}\n_Generated._\n{report.VARIANTS_END}\nend\n")
+    text = report.build_report(tmp_path / "results", tmp_path / "none", repo=tmp_path)
+    assert "toy+fix" not in text and "toy r=2" in text.split("### Checks")[1]  # a faithful variant is a check
+    body = method_readme.read_text()
+    assert f"| toy+fix | toy | toy | dgc | smoke | full | cpu: test | 2 (1,2) | {np.mean(d):+.4f} ± " \
+           f"{np.std(d, ddof=1):.4f} |" in body
+    assert "0 (no faithful run to pair 1 with)" in body and body.endswith("end\n")
 
 
-def test_a_fix_on_another_base_variant_is_compared_with_that_base(tmp_path):
-    truth = [0, 0, 1, 1, 2, 2]
-    preds = {"toy": [0, 0, 1, 2, 2, 2], "toy-r2": [0, 0, 1, 1, 2, 2], "toy-r2+fix": [0, 1, 1, 1, 2, 2],
-             "toy-r3+fix": [0, 0, 1, 1, 2, 2]}  # no toy-r3 run: compared with the faithful toy
-    for variant, pred in preds.items():
-        r = _result(seed=1, variant=variant, metrics=metrics.compute(truth, pred, train_counts=[3, 2, 1]))
-        records.atomic_write_json(tmp_path / "results" / "toy" / variant / "result.json", r)
-    deltas = report.paired_deltas(report.load_results(tmp_path / "results")).set_index("variant")
-    assert deltas["reference"].to_dict() == {"toy-r2": "toy", "toy-r2+fix": "toy-r2", "toy-r3+fix": "toy"}
-    acsa = {v: np.mean(metrics.compute(truth, p, train_counts=[3, 2, 1])["per_class_recall"])
-            for v, p in preds.items()}
-    assert np.isclose(deltas.loc["toy-r2+fix", "acsa_mean"], acsa["toy-r2+fix"] - acsa["toy-r2"])
-    assert np.isclose(deltas.loc["toy-r3+fix", "acsa_mean"], acsa["toy-r3+fix"] - acsa["toy"])
+def _split_seed(seed):
+    from test_records import _split
+
+    s = _split()
+    s.split_seed = seed
+    return s
 
 
-def test_no_paired_table_without_a_reference_run(tmp_path):
-    r = _result(seed=1, variant="toy+fix")
-    records.atomic_write_json(tmp_path / "results" / "toy" / "a" / "result.json", r)
-    assert report.paired_deltas(report.load_results(tmp_path / "results")).empty
-    assert "What each variant changes" not in report.build_report(tmp_path / "results", tmp_path / "none")
+def test_a_method_readme_without_the_section_is_left_alone(tmp_path):
+    (tmp_path / "other_x").mkdir()
+    (tmp_path / "other_x" / "README.md").write_text("# other\n")
+    assert report.method_readmes(tmp_path) == {}
+    with pytest.raises(ValueError, match="no generated section"):
+        report.update_method_readme(tmp_path / "other_x" / "README.md", "x")

@@ -67,9 +67,11 @@ def test_corrupt_split_is_detected(split_root, tmp_path):
 def test_balanced_and_long_tailed_variants(split_root):
     s = splits.get_split("mnist", "dgc", 0, imbalance=0, data_root=split_root)
     assert len(s.y_train) == 60000 and s.split_id == "mnist-dgc-balanced-s0"
-    # MNIST's n_max is 60000 / 10 = 6000, but digit 0 has 5923 images: the exp profile is impossible
-    with pytest.raises(protocols.SplitError, match="class 0 asks for 6000 images but only 5923 exist"):
-        splits.get_split("mnist", "exp", 0, ir=10, data_root=split_root)
+    # n_max is MNIST's smallest full class (digit 5: 5421 images), so the exp profile can be drawn
+    x = splits.get_split("mnist", "exp", 0, ir=10, data_root=split_root)
+    assert x.train_counts[0] == 5421 and x.train_counts[-1] == 542 and x.split_id == "mnist-exp-ir10-s0"
+    with pytest.raises(protocols.SplitError, match="--ir 10000 leaves class 5 of mnist empty.*largest --ir .* 5421"):
+        splits.get_split("mnist", "step", 0, ir=10000, data_root=split_root)
     counts = [3000, 1000, 500, 300, 200, 100, 50, 30, 20, 10]
     e = splits.get_split("mnist", "exp", 0, counts=counts, data_root=split_root)
     assert e.train_counts == counts and e.split_id.startswith("mnist-exp-counts")
@@ -80,5 +82,20 @@ def test_a_stale_split_folder_is_not_reused(split_root, tmp_path):
     manifest = json.loads((s.path / "manifest.json").read_text())
     manifest["train_counts"] = [1] * 10  # as if an older protocol had written other counts
     (s.path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DataError, match="not the requested split"):
+    with pytest.raises(DataError, match="train labels count .* the manifest says"):
         splits.get_split("mnist", "dgc", 4, data_root=tmp_path)
+
+
+def test_a_test_subset_is_cut_by_the_contract_and_named_in_the_identity(split_root):
+    full = splits.get_split("mnist", "dgc", 1, data_root=split_root)
+    s = splits.get_split("mnist", "dgc", 1, data_root=split_root, test_per_class=3)
+    assert s.split_id == full.split_id + "-test3" and s.eval_subset == 3 and full.eval_subset == "full"
+    assert s.manifest["test_counts"] == [3] * 10 and len(s.y_test) == 30
+    # the first 3 of each class in the test order, kept in that order
+    expect = np.sort(np.concatenate([np.flatnonzero(full.y_test == c)[:3] for c in range(10)]))
+    np.testing.assert_array_equal(s.idx_test, full.idx_test[expect])
+    np.testing.assert_array_equal(s.x_test, full.x_test[expect])
+    assert s.split_hash != full.split_hash and s.manifest["full_split_hash"] == full.split_hash
+    np.testing.assert_array_equal(s.x_train, full.x_train)
+    with pytest.raises(DataError, match="test_per_class"):
+        splits.get_split("mnist", "dgc", 1, data_root=split_root, test_per_class=0)
