@@ -12,7 +12,7 @@ FIXES = (
         original="the rho blend is only written to a CSV; the new attention alone is thresholded (train.py L759-771)"),
     Fix("extractor_importance_sign", "dfg", choices=("dfg", "delta"),
         help="delta: importance = L_without_j - L_base for the generator attention and extractor weights",
-        original="w_ij = L_base - L_without_j (train.py L440, L736), opposite to DELTA and to DFG's own "
+        original="w_ij = L_base - L_without_j (train.py L437, L737), opposite to DELTA and to DFG's own "
                  "classifier weights (L305)"),
     Fix("shared_minority_draw", False,
         help="channel-eval uses the training split's minority classes",
@@ -21,11 +21,11 @@ FIXES = (
                  "channel-eval split with split seed + 1000"),
     Fix("report", "best", choices=("best", "final"),
         help="final: report the model at the last step",
-        original="the best test accuracy over the evaluations every 100 steps is printed (train.py L991-995)"),
+        original="the best test accuracy over the evaluations every 100 steps is printed (train.py L979-990)"),
     Fix("val_fraction", 0.0, type=float,
         help="hold out this stratified fraction of the training split and report the step with the best "
              "validation accuracy",
-        original="no validation split; model selection on the test set (train.py L991-995)"),
+        original="no validation split; model selection on the test set (train.py L979-990)"),
     Fix("gen_label_dist", "uniform", choices=("uniform", "minority", "deficit"),
         help="labels of generated features: uniform over the minority classes, or proportional to n_max - n_c",
         original="uniform over all K classes, `np.random.random_integers(0, K - 1)` (utils.py L5)"),
@@ -35,7 +35,7 @@ FIXES = (
     Fix("reuse_channel_eval_head", False,
         help="ResNet-50 only (not built by this port): keep the head trained during channel evaluation",
         original="train_fc's head serves the channel weights only; train_gan starts from a fresh head "
-                 "(train.py L424-425, model.py L213)"),
+                 "(train.py L420-421, model.py L213-214)"),
     Fix("test_center_crop", None, type=int,
         help="ResNet-50 only (not built by this port): centre-crop test images to this size",
         original="test images are Resize((256, 256)) full frames while training uses 224 crops "
@@ -51,7 +51,7 @@ FIXES = (
         help="eval mode for E_t's critic forwards and for the attention updates (no effect on LeNet-5, which "
              "has no batch norm and no dropout)",
         original="E_t stays in train mode in the critic steps and E_t/C_t during attention updates "
-                 "(train.py L543-560, L726)"),
+                 "(train.py L543-559, L726)"),
     Fix("eval_final_step", False,
         help="also evaluate the model after the last step (it enters the best-of selection)",
         original="evaluations at steps 100 ... steps-100 only; the saved final model is not scored "

@@ -31,7 +31,7 @@ def collect_per_class(y: np.ndarray, num_classes: int, label_min: int, batch_siz
 
 @torch.no_grad()
 def extractor_importance(extractor, classifier, x: torch.Tensor, y: torch.Tensor, sign: str = "dfg") -> np.ndarray:
-    """(N, C) importance w_ij of conv1 filter j for image i: L_base - L_without_j (``dfg``, train.py L440) or
+    """(N, C) importance w_ij of conv1 filter j for image i: L_base - L_without_j (``dfg``, train.py L437) or
     L_without_j - L_base (``delta``, DELTA's and DFG's own classifier sign)."""
     weight = extractor.model[0].weight
     base = F.cross_entropy(classifier(extractor(x)), y, reduction="none")

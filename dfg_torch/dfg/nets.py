@@ -10,9 +10,9 @@ from torch import nn
 
 NOISE_DIM = 100  # d_z for LeNet and VGG (train.py)
 FEATURE_SHAPE = (6, 14, 14)  # E(x) for a 1x32x32 input
-EXTRACTOR_LAYER = "model.0"  # conv1: the filters ablated by the channel evaluation (train.py L420)
-CLASSIFIER_LAYERS = ("feature.0",)  # conv2: hooked for the classifier regulariser (train.py L476)
-FC_PREFIX = "classifier.4"  # the last Linear: Omega_fc (train.py L871)
+EXTRACTOR_LAYER = "model.0"  # conv1: the filters ablated by the channel evaluation (train.py L414, L860)
+CLASSIFIER_LAYERS = ("feature.0",)  # conv2: hooked for the classifier regulariser (train.py L873-875)
+FC_PREFIX = "classifier.4"  # the last Linear: Omega_fc (train.py L883)
 
 
 class Lenet5(nn.Module):

@@ -120,21 +120,19 @@ class Run:
 
     # -- stage 1: source network ---------------------------------------------------------------------------
     def _source_data(self):
+        """EMNIST Digits when its archive is in the data root or a mirror (checksum verified), else MNIST."""
         from shared_data.fetch import DataError
-        from shared_data.readers import load_dataset, read_idx
+        from shared_data.readers import load_dataset
 
-        root = Path(self.data_root or "data") / "emnist"
-        files = [root / f"emnist-digits-{p}-{k}-idx{d}-ubyte.gz" for p in ("train", "test")
-                 for k, d in (("images", 3), ("labels", 1))]
-        if all(f.exists() for f in files):
-            # EMNIST's files store each image transposed relative to MNIST; transpose back to upright digits.
-            xtr, ytr, xte, yte = (read_idx(f) for f in files)
-            return ("emnist-digits", np.swapaxes(xtr, 1, 2)[..., None], ytr.astype(np.int64),
-                    np.swapaxes(xte, 1, 2)[..., None], yte.astype(np.int64))
+        try:
+            ds = load_dataset("emnist", self.data_root, self.mirrors, download=False, quiet=True)
+            return "emnist-digits", ds.x_train, ds.y_train, ds.x_test, ds.y_test
+        except DataError:
+            pass
         try:
             ds = load_dataset("mnist", self.data_root, self.mirrors, download=False, quiet=True)
         except DataError as exc:
-            raise StageError(f"source: neither EMNIST digits ({root}) nor MNIST found ({exc})") from exc
+            raise StageError(f"source: neither EMNIST Digits nor MNIST found ({exc})") from exc
         return "mnist (stand-in for EMNIST digits)", ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
     def stage_source(self) -> nets.Lenet5:
