@@ -133,7 +133,8 @@ def main(argv=None):
     g_fl, g_sec = count_flops(gen), time_fn(gen, a.iters * 5, device)
     print(f"device: {device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     print(f"iteration: {sec * 1e3:.1f} ms, {flops / 1e9:.2f} GFLOP counted, {flops / sec / 1e9:.1f} GFLOP/s")
-    print(f"bare critic step + GP (3 x 64): {c_sec * 1e3:.2f} ms, {c_fl / 1e9:.3f} GFLOP, {c_fl / c_sec / 1e9:.1f} GFLOP/s")
+    print(f"bare critic step + GP (3 x 64): {c_sec * 1e3:.2f} ms, {c_fl / 1e9:.3f} GFLOP, "
+          f"{c_fl / c_sec / 1e9:.1f} GFLOP/s")
     print(f"bare G forward (64): {g_sec * 1e3:.2f} ms, {g_fl / 1e9:.3f} GFLOP, {g_fl / g_sec / 1e9:.1f} GFLOP/s")
     bare = (5 * (c_fl + g_fl)) / (5 * (c_sec + g_sec))
     print(f"bare critic phase (5 x (critic + G)): {bare / 1e9:.1f} GFLOP/s; the loop reaches "

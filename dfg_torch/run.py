@@ -2,7 +2,8 @@
 """DFG: Discriminative Feature Generation for classification of imbalanced data (Suh, Lukowicz, Lee, Pattern
 Recognition 2022), ported from opensuh/DFG@41fa92d (code of fa1218f) to current PyTorch, LeNet-5 backbone.
 
-    python run.py --dataset fashion [--model dfg|original|fine-tuning|delta] [--stage all|source|channel-eval|train|eval]
+    python run.py --dataset fashion [--model dfg|original|fine-tuning|delta]
+                  [--stage all|source|channel-eval|train|eval]
 
 Stages run in one run folder, each resuming from the previous one's files. Faithful by default; each flag of the
 "fixes" group switches one documented correction on (README.md).

@@ -67,3 +67,27 @@ class _nullcontext:
 
     def __exit__(self, *a):
         return False
+
+
+def test_baselines_run_at_the_smoke_budget(data_root, tmp_path):
+    out = tmp_path / "runs"
+    for model in ("original", "fine-tuning", "delta"):
+        assert dfg_run.main(_args(data_root, out, "--model", model)) == 0
+        r = json.loads((out / "dfg" / f"mnist-dfg-{model}-split0-seed0-smoke" / "result.json").read_text())
+        assert r["paper_method"] == {"original": "ORIGINAL", "fine-tuning": "FINE-TUNING", "delta": "DELTA"}[model]
+        assert (r["extra"]["source_network"] is None) == (model == "original")
+
+
+@pytest.mark.slow
+def test_every_fix_at_once_runs_at_the_smoke_budget(data_root, tmp_path):
+    out = tmp_path / "runs"
+    fixes = ["--leaky-slope", "0.2", "--attention-rho-blend", "--extractor-importance-sign", "delta",
+             "--shared-minority-draw", "--report", "final", "--val-fraction", "0.1", "--gen-label-dist", "deficit",
+             "--single-ce-step4", "--source-head", "fresh", "--eval-mode-side-passes", "--eval-final-step"]
+    assert dfg_run.main(_args(data_root, out, *fixes)) == 0
+    found = [p for p in (out / "dfg").glob("mnist-dfg-dfg+*/result.json")]
+    assert len(found) == 1
+    r = records.validate_result(json.loads(found[0].read_text()))
+    assert r["faithful"] is False and len(r["fixes"]) == 11 and r["variant"].startswith("dfg+leaky-slope=0.2+")
+    assert r["extra"]["reported"]["model"] == "final" and r["extra"]["channel_eval_split_id"] == r["split_id"]
+    assert r["extra"]["attention_updates"] and r["extra"]["final_accuracy"] == r["metrics"]["accuracy"]
