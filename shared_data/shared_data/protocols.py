@@ -9,6 +9,7 @@ the original procedure. Labels and image orientation are the dataset's own.
 | gamo     | n_c draws with replacement among the first 4000 of class c (file order) | 100/class from first 800    |
 | dgc      | permute all, first n_c of each class, concatenate, permute again        | full official test set      |
 | exp/step | long-tailed n_c (IR = n_max/n_min); shuffle each class, keep first n_c  | full official test set      |
+| imsic    | per class: PyTorch CPU randperm of its positions, re-seeded; first n_c  | full official test set      |
 | dfg      | m seeded minority classes keep int(n_maj / IR), the others n_maj; first images in file order | full |
 
 For ``exp`` and ``step``, n_max is the dataset's smallest full training class (every class can then give its
@@ -22,11 +23,12 @@ import hashlib
 
 import numpy as np
 
-PROTOCOLS = ("gamo", "dgc", "exp", "step", "dfg")
+PROTOCOLS = ("gamo", "dgc", "exp", "step", "imsic", "dfg")
 
 GAMO_MAX_TRAIN_POS = 4000  # maxPTrClass: draws only among the first 4000 occurrences of each class
 GAMO_MAX_TEST_POS = 800  # maxPTsClass
 GAMO_TEST_PER_CLASS = 100
+IMSIC_PROFILE = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)  # IMSIC's train_cnn.py; = GAMO's profile
 
 # DFG (opensuh/DFG, custom_data_loader.py): the majority size is hard-coded per dataset class (Fashion-MNIST 6000,
 # SVHN 5000); the other loaders use the largest class. The default minority count is the loaders' own (8).
@@ -81,7 +83,10 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
         return None
     if imbalance != 1:
         raise SplitError(f"--imbalance takes 0 (balanced full set) or 1 (the protocol's profile), got {imbalance}")
-    if protocol in ("gamo", "dgc"):
+    if protocol == "imsic" and spec.imbalanced_profile != IMSIC_PROFILE:
+        raise SplitError(f"the imsic protocol is defined for the 4000...40 profile of MNIST and Fashion-MNIST "
+                         f"only, not {spec.name}; pass explicit counts")
+    if protocol in ("gamo", "dgc", "imsic"):
         if spec.imbalanced_profile is None:
             raise SplitError(f"{spec.name} has no published imbalanced profile; pass explicit counts")
         return list(spec.imbalanced_profile)
@@ -179,6 +184,43 @@ def dfg_indices(y_train: np.ndarray, counts: list[int]) -> np.ndarray:
     return np.concatenate([np.flatnonzero(y_train == c)[:n] for c, n in enumerate(counts)])
 
 
+def torch_cpu_randperm(n: int, seed: int) -> np.ndarray:
+    """``torch.manual_seed(seed); torch.randperm(n)`` on the CPU generator, without torch.
+
+    PyTorch's CPU ``randperm`` (ATen ``randperm_cpu``, for n below 2**32 / 20) starts from the identity and, for
+    i = 0 .. n-2, swaps position i with position i + (r % (n - i)), where r is the next raw 32-bit output of
+    the generator's mt19937. ``torch.manual_seed(s)`` seeds that mt19937 exactly as numpy's legacy
+    ``RandomState(s)`` seeds its own (the reference initialisation ``init_genrand``), and ``randint(0, 2**32,
+    dtype=uint32)`` on a ``RandomState`` returns those raw outputs unchanged, one per draw. The torch
+    environment's tests check this against ``torch.randperm`` itself.
+    """
+    n, seed = int(n), int(seed)
+    if not 0 <= seed < 2 ** 32:
+        raise SplitError(f"the imsic protocol needs a split seed in [0, 2**32), got {seed}")
+    if n >= (2 ** 32 - 1) // 20:
+        raise SplitError(f"randperm emulation covers n < {(2 ** 32 - 1) // 20}, got {n}")
+    perm = np.arange(n, dtype=np.int64)
+    if n < 2:
+        return perm
+    raw = np.random.RandomState(seed).randint(0, 2 ** 32, size=n - 1, dtype=np.uint32).astype(np.int64)
+    offsets = raw % (n - np.arange(n - 1, dtype=np.int64))
+    for i, z in enumerate(offsets.tolist()):
+        j = i + z
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def imsic_indices(y_train: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
+    """IMSIC's CNN subset on MNIST (``train_cnn.py``): for each class in label order, re-seed torch with the
+    seed, ``randperm`` over that class's positions (file order), keep the first n_c; classes concatenated."""
+    _check_available(y_train, counts, None, "train", replacement=False)
+    out = []
+    for c, n in enumerate(counts):
+        pos = np.flatnonzero(y_train == c)
+        out.append(pos[torch_cpu_randperm(len(pos), seed)[:n]])
+    return np.concatenate(out)
+
+
 def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[int] | None, seed: int):
     """Return (train indices, test indices) into the official files."""
     if counts is None:
@@ -188,6 +230,8 @@ def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[
         return train.astype(np.int64), test.astype(np.int64)
     elif protocol == "dgc":
         train = dgc_indices(y_train, counts, seed)
+    elif protocol == "imsic":
+        train = imsic_indices(y_train, counts, seed)
     else:
         train = long_tailed_indices(y_train, counts, seed)
     if protocol == "gamo":  # balanced full training set with GAMO's balanced test draw
