@@ -156,7 +156,6 @@ def run_one(args, cfg, split_seed: int) -> None:
     run = records.RunDir.create(args.out, "dfg", name, run_cfg, ignore_keys=("stop_after",))
     r = Run(cfg, split, run, args.seed, device, data_root=args.data_root, mirrors=args.mirror, ce_split=ce_split,
             source_checkpoint=args.source_checkpoint)
-    t0 = time.time()
     stage = args.stage
     if run.is_complete() and stage == "all":
         result = run.read_result()
@@ -170,17 +169,28 @@ def run_one(args, cfg, split_seed: int) -> None:
             r.stage_train()
         if stage not in ("all", "eval"):
             return
-        result = finish(r, cfg, variant, split, args, device, time.time() - t0)
+        result = finish(r, cfg, variant, split, args, device)
         print(f"{run.path}: {summary_line(result['metrics'])}")
     if args.publish:
         print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
 
 
-def finish(r, cfg, variant, split, args, device, wall) -> dict:
+def stage_seconds(r, model: str) -> float:
+    """Wall time of the source and channel-eval stages, as recorded in their files (0 for a given checkpoint)."""
+    total = 0.0
+    if model != "original":
+        total += float((r.source_info() or {}).get("wall_time_s") or 0.0)
+    if model in ("dfg", "delta"):
+        total += float(r.load_channel_eval().get("wall_time_s") or 0.0)
+    return total
+
+
+def finish(r, cfg, variant, split, args, device) -> dict:
     """The eval stage: score the final model, pick the reported one, write predictions.npz and result.json."""
     import numpy as np
     import torch
 
+    t_eval = time.time()
     out = r.stage_eval()
     st = out["state"]
     final_logits = out["final_logits"]
@@ -210,7 +220,8 @@ def finish(r, cfg, variant, split, args, device, wall) -> dict:
              "attention_updates": st.get("attention_updates", []), "model": args.model}
     result = records.make_result(method="dfg", framework=records.framework_version("torch"), split=split,
                                  seed=args.seed, budget=args.budget, device=records.describe_device(gpus),
-                                 wall_time_s=float(st.get("elapsed") or 0.0) + wall, metrics=m, config=r.run.config,
+                                 wall_time_s=stage_seconds(r, args.model) + float(st.get("elapsed") or 0.0)
+                                 + (time.time() - t_eval), metrics=m, config=r.run.config,
                                  variant=variant, paper_method=paper_method_of(cfg), extra=extra)
     r.run.write_result(result)
     return result

@@ -225,6 +225,7 @@ class Run:
             return self.load_channel_eval()
         if not self.source_path.exists():
             raise StageError(f"{self.source_path} is missing: run the source stage first")
+        t0 = time.time()
         s = self.ce_split
         g = torch.Generator().manual_seed(self.seed + 104729)
         fresh = self.fx["source_head"] == "fresh"
@@ -246,6 +247,7 @@ class Run:
             "split_id": s.split_id, "split_hash": s.split_hash,
             "minority_classes": (s.manifest.get("dfg") or {}).get("minority_classes"),
             "samples_per_class": np.bincount(result["labels"], minlength=self.num_classes).tolist(),
+            "wall_time_s": time.time() - t0,
         }
         from shared_data.records import atomic_write_json
         atomic_write_json(self.channel_eval_path, out)
