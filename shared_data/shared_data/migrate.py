@@ -34,7 +34,7 @@ def upgrade(result: dict, table) -> dict:
         return result
     if result.get("schema") != V1_SCHEMA:
         raise ResultValidationError(f"unknown schema {result.get('schema')!r}")
-    new = dict(result, schema=RESULT_SCHEMA)
+    new = dict(result, schema=RESULT_SCHEMA, migrated_from=V1_SCHEMA)
     variant = table.variant_of(result["config"])
     new.update(variant=variant.name, faithful=bool(variant.faithful), fixes=json.loads(json.dumps(variant.fixes)),
                paper_method=paper_method_of(table, result["config"]))
