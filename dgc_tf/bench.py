@@ -36,7 +36,7 @@ def main(argv=None) -> int:
 
     from dgc import model, oversample, schedules
     from dgc.tfcompat import tf
-    from dgc.train import device_name
+    from dgc.train import device
 
     cfg = load_config(args.dataset, "full")
     split = splits.get_split(args.dataset, args.protocol, args.split_seed, data_root=args.data_root,
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     train_ips = bs / t_batch
     pred_ips = cfg["test_batch_size"] / t_call
 
-    steps = len(x) // bs
+    steps = -(-len(x) // bs)  # the original's ceil
     n_eval = len(schedules.eval_epochs(cfg["eval_strategy"], cfg["epoch_num"]))
     n_test = len(split.y_test)
     full_train = cfg["epoch_num"] * steps * t_batch
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     gpu_full = cfg["epoch_num"] * steps * gpu_batch + n_eval * n_test * gpu_pred
 
     h = lambda s: f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min"  # noqa: E731
-    print(f"device: {device_name()}; load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores "
+    print(f"device: {device()}; load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores "
           f"(above ~0.5 the CPU is shared and these numbers are inflated)")
     print(f"{args.dataset}: {steps} batches of {bs} per epoch, {cfg['epoch_num']} epochs, {n_eval} evaluations "
           f"on {n_test} test images, S = {S}, {C} classes")

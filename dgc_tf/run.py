@@ -1,7 +1,8 @@
 """DGC: Deep Generative Model for Robust Imbalance Classification (Wang, Lyu, Jing, CVPR 2020).
 
 Faithful TF1 graph-code port (``tf.compat.v1``) of the official code (github.com/lvyilin/DGC, code commit
-6486aa30), trained on a ``shared_data`` split and scored by ``shared_data.metrics``.
+6486aa3), trained on a ``shared_data`` split and scored by ``shared_data.metrics``. The corrections of the released
+code are opt-in flags (fixes.py; README).
 
     python run.py --dataset mnist --split-seed 1 --budget quick
 
@@ -18,11 +19,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from shared_data import cli, records, registry, splits  # noqa: E402
+from shared_data import cli, records, registry, splits, variants  # noqa: E402
 from shared_data.fetch import DataError  # noqa: E402
 from shared_data.protocols import SplitError  # noqa: E402
 
-from dgc.config import DATASETS, FIXES, ConfigError, apply_args, load_config  # noqa: E402
+from dgc.config import DATASETS, ConfigError, apply_args, load_config  # noqa: E402
+from fixes import FIXES, PAPER_METHOD, variant_of  # noqa: E402
 
 METHOD = "dgc"
 
@@ -42,33 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--aug-rate", type=float, default=None, help="latent oversampling rate r (0.6)")
     h.add_argument("--sampling-size", type=int, default=None, help="S, samples per class at prediction (10)")
     h.add_argument("--test-subset", type=int, default=None,
-                   help="evaluate on the first N test images of each class (default: budget's choice)")
+                   help="evaluate on the first N test images of each class in the official order (default: the "
+                        "budget's choice; the split records it)")
     h.add_argument("--lr", type=float, default=None, help="base learning rate")
     h.add_argument("--batch-size", type=int, default=None, help="training batch size")
-    f = p.add_argument_group("fixes of the released code (opt-in; default = faithful, see README)")
-    f.add_argument("--ce-reduction", choices=("sum", "mean"), default=None,
-                   help="cross-entropy over the batch: sum (code, '# FIXME') or mean")
-    f.add_argument("--lr-schedule-cumulative", action="store_true", default=None,
-                   help="cumulative 'manual' / decaying 'manual_smooth' LR schedules (intended) instead of the "
-                        "code's one-epoch halving / constant factor")
-    f.add_argument("--lvo-main-optimizer", action="store_true", default=None,
-                   help="LVO step on the main (decayed) Adam instead of the pretraining Adam")
-    f.add_argument("--separate-cls-optimizer", action="store_true", default=None,
-                   help="a separate Adam for the classifier-only oversampling step")
-    f.add_argument("--decode-oversampled", action="store_true", default=None,
-                   help="also decode the oversampled codes and train the decoder on them (paper Sec. 3.3)")
-    f.add_argument("--aug-count-rule", choices=("code", "paper"), default=None,
-                   help="copies per sample: code 1 + r(Nmax - Nc)/Nc, paper max{1, r Nmax/Nc}")
-    f.add_argument("--inference-mmd", choices=("plus", "minus", "off"), default=None,
-                   help="sign of the lambda * MMD term in the Bayes-rule score (code: plus)")
-    f.add_argument("--reshuffle-each-epoch", action="store_true", default=None,
-                   help="reshuffle the training batches every epoch (code: fixed order)")
-    f.add_argument("--report-epoch", type=int, default=None,
-                   help="report this 1-based epoch's evaluation instead of the last one")
+    variants.add_arguments(p, FIXES, title="fixes of the released code (opt-in; default = faithful, see README)")
     r = p.add_argument_group("running")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--interrupt-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
     return p
+
+
+def publish(run: records.RunDir, args) -> None:
+    """``--publish RESULTS``: copy the finished run into the results tree."""
+    if args.publish:
+        print(f"published: {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
 
 
 def main(argv=None) -> int:
@@ -79,28 +69,32 @@ def main(argv=None) -> int:
             args.dataset = registry.canonical_name(args.exp)
             if args.dataset not in DATASETS:
                 raise ConfigError(f"--exp {args.exp}: no DGC config; available: {', '.join(DATASETS)}")
-        cfg = load_config(args.dataset, args.budget)
-        cfg, tags = apply_args(cfg, args)
-        variant = METHOD if not tags else f"{METHOD}-{'-'.join(tags)}"
-        identity = dict(cfg, method=METHOD, variant=variant, protocol=args.protocol, split_seed=args.split_seed,
-                        seed=args.seed, imbalance=args.imbalance, ir=args.ir)
+        cfg = apply_args(load_config(args.dataset, args.budget), args)
+        identity = dict(cfg, method=METHOD, protocol=args.protocol, split_seed=args.split_seed, seed=args.seed,
+                        imbalance=args.imbalance, ir=args.ir)
+        variant = variant_of(identity)
+        identity["variant"] = variant.name
         name = records.run_name(args.dataset, args.protocol, args.split_seed, args.seed, args.budget,
-                                tag="-".join(tags) or None)
+                                variant=variant.name)
         run = records.RunDir.create(args.out, METHOD, name, identity)
         if run.is_complete():
-            res = run.read_result()
-            print(f"{run.path}: finished; {res['metrics']['acsa']:.4f} ACSA, {res['metrics']['fmacro']:.4f} "
-                  f"Fmacro, {res['metrics']['gmacro_dgc']:.4f} Gmacro (delete the folder to train again)")
+            m = run.read_result()["metrics"]
+            print(f"{run.path}: finished; {m['acsa']:.4f} ACSA, {m['fmacro']:.4f} Fmacro, {m['gmacro_dgc']:.4f} "
+                  f"Gmacro (delete the folder to train again)")
+            publish(run, args)
             return 0
         split = splits.get_split(args.dataset, args.protocol, args.split_seed, imbalance=args.imbalance,
-                                 ir=args.ir, data_root=args.data_root, mirrors=args.mirror)
+                                 ir=args.ir, data_root=args.data_root, mirrors=args.mirror,
+                                 test_per_class=cfg["test_subset_per_class"])
     except (ConfigError, DataError, SplitError, registry.UnknownDatasetError, records.RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{run.path}: {args.dataset} {split.split_id} counts {split.train_counts}, budget {args.budget}, "
-          f"variant {variant}")
+    print(f"{run.path}: {args.dataset} {split.split_id} counts {split.train_counts}, {len(split.y_test)} test "
+          f"images, budget {args.budget}, variant {variant.name}")
 
     from dgc import train  # TensorFlow is imported only once the inputs are known to be good
+
+    cli.sigterm_as_interrupt()  # a scheduler's stop ends like Ctrl-C: with the resume hint
 
     trainer = None
     try:
@@ -109,7 +103,7 @@ def main(argv=None) -> int:
         if done is None:
             return 0
         rec = train.report_record(run, cfg["report_epoch"])
-        device = train.device_name()
+        device = train.device()
     except (RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -120,26 +114,27 @@ def main(argv=None) -> int:
         if trainer is not None:
             trainer.close()
 
-    import shutil
+    import numpy as np
 
-    shutil.copyfile(run.path / "predictions" / f"epoch-{rec['epoch']:03d}.npz", run.path / "predictions.npz")
-    metrics = {k: v for k, v in rec.items() if k not in ("kind", "discriminative", "eval_time_s", "rule")}
+    epoch = int(rec["epoch"])
+    with np.load(train.prediction_path(run, epoch)) as f:
+        preds = {k: f[k] for k in f.files}
+    run.save_predictions(**preds)
+    m, d = train.evaluation_metrics(preds, split.train_counts)
     result = records.make_result(
-        method=METHOD, framework="tensorflow (tf.compat.v1 graph)", split=split, seed=args.seed,
-        budget=args.budget, device=device, wall_time_s=done["wall_time_s"], metrics=metrics, config=identity,
-        variant=variant,
-        extra={"prediction_rule": "generative Bayes rule (spec section 9); metrics.* are its metrics",
-               "discriminative": rec["discriminative"], "report_epoch": rec["epoch"],
-               "test_subset_per_class": cfg["test_subset_per_class"], "sampling_size": cfg["sampling_size"],
-               "n_test_official": int(len(split.y_test)), "fixes": {k: cfg[k] for k in FIXES}})
-    result["n_test"] = int(rec["n_test"])  # the evaluated images (a subset under the quick budget)
+        method=METHOD, framework=train.framework(), split=split, seed=args.seed, budget=args.budget,
+        device=device, wall_time_s=done["wall_time_s"], metrics=m, config=identity, variant=variant,
+        paper_method=PAPER_METHOD,
+        extra={"prediction_rule": "generative Bayes rule (the original's dgc.py L64-90); metrics.* are its "
+                                  "metrics, extra.discriminative those of argmax p(y|z)",
+               "discriminative": d, "report_epoch": epoch, "sampling_size": cfg["sampling_size"]})
     run.write_result(result)
-    train.per_class_plot(run, rec)
-    m, d = rec, rec["discriminative"]
-    print(f"result (epoch {rec['epoch']}, {rec['n_test']} test images): ACSA {m['acsa']:.4f} Fmacro "
+    train.per_class_plot(run, epoch, m, d)
+    print(f"result (epoch {epoch}, {len(preds['y_true'])} test images): ACSA {m['acsa']:.4f} Fmacro "
           f"{m['fmacro']:.4f} Gmacro {m['gmacro_dgc']:.4f} RMI {m['rmi']:.4f} PMA {m['pma']:.4f} | p(y|z): ACSA "
           f"{d['acsa']:.4f} Fmacro {d['fmacro']:.4f} Gmacro {d['gmacro_dgc']:.4f}  -> {run.result_path} "
           f"[{time.time() - t0:.0f} s this call]")
+    publish(run, args)
     return 0
 
 

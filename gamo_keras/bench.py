@@ -8,7 +8,8 @@ excluded and reported separately):
 
 - ``naive``: the original's structure in Keras 3: M, D and the 18 G composites as compiled Keras models,
   22 ``train_on_batch`` calls per iteration plus ``predict_on_batch`` for the fake batch, data fed from numpy
-  (trainable flags toggled before each call: specs/environments.md 2.3; one Keras Adam per compiled model);
+  (trainable flags toggled before each call, because Keras 3 reads them when a model's train function is
+  first built, not at compile as Keras 2 did; one Keras Adam per compiled model);
 - ``fused-1``: the same 22 updates as one compiled function per iteration (``run.py``'s maths, n = 1);
 - ``fused-250``: 250 iterations per compiled call (what ``run.py`` does between evaluations), XLA on and off;
 - Fashion: F's epoch (282 updates through frozen M) and the feature pass, with and without XLA, and the

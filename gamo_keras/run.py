@@ -5,7 +5,7 @@
     python run.py --dataset fashion --stage gamo2pix                                 # after the GAMO run
 
 Re-running the same command resumes from the last checkpoint; a finished run prints its result. Every
-deviation from the released code is an opt-in flag (README.md, "Faithful by default").
+deviation from the released code is an opt-in flag declared in fixes.py (README.md lists them).
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import gamo  # noqa: E402,F401  (sets KERAS_BACKEND / TF log level before Keras is imported)
-from shared_data import cli  # noqa: E402
+from shared_data import cli, variants  # noqa: E402
+
+from fixes import FIXES, paper_method_of, variant_of  # noqa: E402
 
 DATASETS = ("mnist", "fashion", "cifar10", "svhn")
 
@@ -38,21 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-every", type=int, default=None, help="evaluation period in steps (default 500)")
     g.add_argument("--save-every", type=int, default=None, help="checkpoint period in steps (default 5000)")
     g.add_argument("--gamo2pix-steps", type=int, default=None, help="GAMO2pix steps per minority class")
-    f = p.add_argument_group("opt-in corrections (default: the released code's behaviour)")
-    f.add_argument("--no-fashion-transpose", dest="fashion_transpose", action="store_false", default=None,
-                   help="keep Fashion-MNIST's row-major orientation (the original transposes every image)")
-    f.add_argument("--joint-feature-training", action="store_true", default=None,
-                   help="train F jointly with M at every iteration instead of one outer epoch through frozen M")
-    f.add_argument("--cls-loss", choices=("mse", "ce"), default=None, help="M's loss (original: mse)")
-    f.add_argument("--adv-loss", choices=("mse", "bce"), default=None, help="D's and G-vs-D's loss (original: mse)")
-    f.add_argument("--separate-optimizers", action="store_true", default=None,
-                   help="one Adam per player (M, D, G, F) instead of one shared Adam counter")
-    f.add_argument("--fake-bn-mode", choices=("inference", "train"), default=None,
-                   help="BN mode of the cTMU when it makes the fakes shown to M and D (original: inference)")
-    f.add_argument("--gamo2pix-shuffle-bug", dest="gamo2pix_keep_order", action="store_false", default=None,
-                   help="GAMO2pix reshuffles each class's samples (the original's bug: weights hit other samples)")
-    f.add_argument("--vae-logvar-consistent", action="store_true", default=None,
-                   help="GAMO2pix samples z with exp(z_sigma / 2), consistent with its KL term")
+    variants.add_arguments(p, FIXES, title="opt-in corrections (default: the released code, see fixes.py)")
     o = p.add_argument_group("port settings (no effect on the maths)")
     o.add_argument("--no-xla", dest="xla", action="store_false", default=None,
                    help="compile the game without XLA (TensorFlow backend; about 3x slower on CPU)")
@@ -63,42 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-FIX_KEYS = ("fashion_transpose", "joint_feature_training", "cls_loss", "adv_loss", "separate_optimizers",
-            "fake_bn_mode")
-
-
 def resolve(args):
     from gamo import config
 
     overrides = dict(model=args.model, max_step=args.max_step, eval_every_steps=args.eval_every,
                      save_every_steps=args.save_every, gamo2pix_steps=args.gamo2pix_steps, xla=args.xla,
-                     **{k: getattr(args, k) for k in FIX_KEYS},
-                     gamo2pix_keep_order=args.gamo2pix_keep_order, vae_logvar_consistent=args.vae_logvar_consistent)
+                     **variants.values(args, FIXES))
     # the baseline keeps max_step and counts one step per iteration: 50,000 M updates, as in GAMO
     return config.load(args.dataset, args.budget, **overrides)
-
-
-def run_folder_name(args, cfg) -> str:
-    from shared_data import records
-
-    default = type(cfg)(dataset=cfg.dataset, variant=cfg.variant, image_shape=cfg.image_shape)
-    fixes = [f"{k}-{getattr(cfg, k)}".replace("_", "").lower() for k in FIX_KEYS
-             if getattr(cfg, k) != getattr(default, k) and not (k == "fashion_transpose" and cfg.dataset != "fashion")]
-    tag = "-".join(fixes + ([args.tag] if args.tag else [])) or None
-    return records.run_name(args.dataset, args.protocol, args.split_seed, args.seed, args.budget,
-                            variant="baseline" if cfg.model == "baseline" else None, tag=tag)
 
 
 def describe_device() -> str:
     from gamo import backend
     from shared_data import records
 
-    d = backend.describe_device()
-    return d if not d.startswith("cpu") else f"{records.describe_cpu()}, {backend.name()}"
+    return records.describe_device(backend.gpu_names())
+
+
+def framework() -> str:
+    """e.g. 'tensorflow 2.21.0 (keras 3.15.1, tensorflow backend)'."""
+    import keras
+
+    from gamo import backend
+    from shared_data import records
+
+    b = backend.name()
+    return f"{records.framework_version(b)} (keras {keras.__version__}, {b} backend)"
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    cli.sigterm_as_interrupt()  # a scheduler's stop ends like Ctrl-C: one line saying how to resume
     try:
         return _main(args)
     except KeyboardInterrupt:
@@ -132,25 +115,34 @@ def _main(args) -> int:
     run_cfg = dict(cfg.to_dict(), protocol=args.protocol, split_seed=args.split_seed, seed=args.seed,
                    imbalance=args.imbalance, ir=args.ir, split_id=split.split_id, split_hash=split.split_hash,
                    keras_backend=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    name = run_folder_name(args, cfg)
-    # GAMO2pix settings may differ between the GAMO stage and the GAMO2pix stage of one run (its own
-    # settings are written to gamo2pix/summary.json); port settings never change the maths
+    variant = variant_of(run_cfg)  # the GAMO stage's variant: names the run folder
+    name = records.run_name(args.dataset, args.protocol, args.split_seed, args.seed, args.budget,
+                            variant=variant.name, tag=args.tag)
+    # GAMO2pix settings may differ between the GAMO stage and the GAMO2pix stage of one run (each combination
+    # gets its own subfolder, named by fixes.gamo2pix_variant); port settings never change the maths
     gamo2pix_keys = tuple(k for k in run_cfg if k.startswith("gamo2pix")) + ("vae_logvar_consistent",)
     run = records.RunDir.create(args.out, method="gamo", name=name, config=run_cfg,
                                 ignore_keys=("xla", "expected_runtime", "description", "keras_backend") + gamo2pix_keys)
-    if args.stage == "gamo2pix":
-        from gamo import pipeline
-
-        return pipeline.gamo2pix_stage(cfg, split, run, args)
-    if run.is_complete():
-        r = run.read_result()
-        m = r["metrics"]
-        print(f"{run.path}: finished earlier (ACSA {m['acsa']:.4f}, GM {m['gm_gamo']:.4f}, accuracy "
-              f"{m['accuracy']:.4f}); delete result.json to train again")
-        return 0
     from gamo import pipeline
 
-    return pipeline.train_and_score(cfg, split, run, args, device=describe_device())
+    if args.stage == "gamo2pix":
+        rc = pipeline.gamo2pix_stage(cfg, split, run, args)
+        if args.publish:
+            print("GAMO2pix writes pictures only: nothing to publish")
+        return rc
+    if run.is_complete():
+        m = run.read_result()["metrics"]
+        print(f"{run.path}: finished earlier (ACSA {m['acsa']:.4f}, GM {m['gm_gamo']:.4f}, accuracy "
+              f"{m['accuracy']:.4f}); delete result.json to train again")
+    else:
+        rc = pipeline.train_and_score(cfg, split, run, args, variant=variant,
+                                      paper_method=paper_method_of(run_cfg), device=describe_device(),
+                                      framework=framework())
+        if rc or not run.is_complete():
+            return rc
+    if args.publish:
+        print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
+    return 0
 
 
 if __name__ == "__main__":

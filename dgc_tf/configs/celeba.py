@@ -1,4 +1,4 @@
-"""CelebA (five hair colours, 64x64): the released ``config_celeba`` (spec section 11.1).
+"""CelebA (five hair colours, 64x64): the released ``config_celeba`` (`configs.py` L1-41).
 
 Reproduces: DGC row of Table 2 (CelebA: ACSA 0.6755, Fmacro 0.6454, Gmacro 0.7779) and Table 3 (RMI 0.2987,
 PMA 0.7603). The code uses k = 64 where the paper says 128 (``--zdim 128``).
@@ -7,7 +7,7 @@ shared_data declares CelebA but cannot load it yet (the 1.4 GB archive is not mi
 not part of shared_data): a run stops with shared_data's "not loadable" error. The code path (5-layer encoder,
 4-layer decoder, MLP classifier, no LVO, 'manual_smooth' schedule, eval_strategy 2) is built and unit-tested.
 
-Runtime: not measured (no data); 708 batches of 25 per epoch, 30 epochs.
+Not run (no data); 708 batches of 25 per epoch, 30 epochs.
 """
 from . import mnist
 

@@ -1,4 +1,4 @@
-"""Fashion-MNIST: not released by the authors; the project's config (spec section 11.2).
+"""Fashion-MNIST: the project's config (the original's `configs.py` has only `config_celeba` and `config_mnist`).
 
 Fixed by the paper (Table 1, Sec. 4.2): 28x28x1, 10 classes, training counts 4000 ... 40 (IR 100), full official
 test set (1000 per class), k = 64, S = 10. Everything else is an assumption: ``config_mnist`` verbatim (50
@@ -12,7 +12,6 @@ Reproduces: DGC row of Table 2 (Fashion-MNIST: ACSA 0.8364, Fmacro 0.8314, Gmacr
     make reproduce-dgc-fmnist         # full
     make reproduce-dgc-fmnist-quick   # quick: 3 epochs, one evaluation on 500 test images
 
-Runtime: as MNIST (same shapes).
 """
 from . import mnist
 

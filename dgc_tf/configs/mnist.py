@@ -1,4 +1,4 @@
-"""MNIST: the released ``config_mnist``, verbatim (spec section 11.1).
+"""MNIST: the released ``config_mnist``, verbatim (`configs.py` L43-84).
 
 Reproduces: DGC row of the paper's Table 2 (MNIST: ACSA 0.9480, Fmacro 0.9474, Gmacro 0.9704, mean over five
 imbalanced subsets, std 0.00) and Table 3 (RMI 0.8276, PMA 0.9270). Split seeds 1-5 stand for the five subsets.
@@ -6,12 +6,8 @@ imbalanced subsets, std 0.00) and Table 3 (RMI 0.8276, PMA 0.9270). Split seeds 
     make reproduce-dgc-mnist          # full: 50 epochs, 10 evaluations on the 10000 test images, S = 10
     make reproduce-dgc-mnist-quick    # quick: 3 epochs, one evaluation on 500 test images, S = 10
 
-Runtime on 2 CPU cores (``make bench-dgc``; README "Performance" says what was measured and what is estimated):
-measured on idle cores, 6.1 s per training batch (LVO + main step + oversampling: two full forward/backward
-passes) and about 8 ms per decode, so full = 7.5 h of training plus about 2.2 h per evaluation (10 classes x 10
-samples x 10000 test images), about 30 h in all: GPU work. Quick: about 35 min alone, 67 min each for two runs
-side by side with one thread each (measured), evaluation included. The quick budget is far too short to approach the
-paper's numbers; it checks the whole pipeline on real data and gives an undertrained point.
+The quick budget (3 of the 50 epochs) checks the whole pipeline on real data at an undertrained point; it is far
+too short to approach the paper's numbers. Wall times: README.
 """
 
 CONFIG = {

@@ -1,39 +1,30 @@
-"""Resolve a run's config: dataset config, budget overrides, the paper's flags and the opt-in fixes.
+"""Resolve a run's config: dataset config, budget overrides, hyper-parameter overrides and the opt-in fixes.
 
-The released code's behaviour is the default; each entry of ``FIXES`` switches one documented discrepancy
-(spec "Faithful by default") to the corrected or paper-side behaviour. The CLI names are the spec's option names
-with dashes.
+The released code's behaviour is the default; each fix of ``fixes.FIXES`` (the folder's fix table) switches one
+documented difference to the corrected or paper-side behaviour.
 """
 from __future__ import annotations
 
 import copy
 import importlib
 
+from shared_data import variants
+
+from fixes import FIXES
+
 DATASETS = ("mnist", "fashion", "svhn", "celeba")
 
-# option -> (faithful default, short tag used in the run name when changed, spec item)
-FIXES = {
-    "ce_reduction": ("sum", "cemean", 1),
-    "lr_schedule_cumulative": (False, "lrcum", "2, 3"),
-    "lvo_main_optimizer": (False, "lvomain", 4),
-    "separate_cls_optimizer": (False, "clsadam", 5),
-    "decode_oversampled": (False, "decaug", 6),
-    "aug_count_rule": ("code", "augpaper", 7),
-    "inference_mmd": ("plus", None, 8),  # tag: mmdoff / mmdminus
-    "reshuffle_each_epoch": (False, "reshuffle", 13),
-    "report_epoch": (None, None, 14),  # tag: rep<N>
-}
-
-# CLI override -> config key, and the run-name tag for a changed value
+# CLI dest -> (config key, the override's name in the variant, see fixes.OVERRIDE_NAMES; None: not in the
+# variant). The test subset changes only the split's test arrays, which the split itself records.
 OVERRIDES = {
-    "epochs": ("epoch_num", "ep"),
-    "lambda_": ("lambda", "lam"),
-    "zdim": ("zdim", "z"),
-    "aug_rate": ("aug_rate", "r"),
-    "sampling_size": ("sampling_size", "S"),
-    "test_subset": ("test_subset_per_class", "test"),
+    "epochs": ("epoch_num", "epochs"),
+    "lambda_": ("lambda", "lambda"),
+    "zdim": ("zdim", "zdim"),
+    "aug_rate": ("aug_rate", "aug-rate"),
+    "sampling_size": ("sampling_size", "sampling-size"),
     "lr": ("lr", "lr"),
-    "batch_size": ("batch_size", "bs"),
+    "batch_size": ("batch_size", "batch-size"),
+    "test_subset": ("test_subset_per_class", None),
 }
 
 
@@ -51,34 +42,32 @@ def load_config(dataset: str, budget: str) -> dict:
         raise ConfigError(f"configs/{dataset}.py has no budget {budget!r}")
     cfg.update(copy.deepcopy(module.BUDGETS[budget]))
     cfg["budget"] = budget
-    for key, (default, _, _) in FIXES.items():
+    for key, default in variants.values({}, FIXES).items():
         cfg.setdefault(key, default)
     return cfg
 
 
-def apply_args(cfg: dict, args) -> tuple[dict, list[str]]:
-    """Apply CLI fixes and overrides; return the config and the run-name tags of everything changed."""
+def apply_args(cfg: dict, args) -> dict:
+    """Apply the CLI's fixes and hyper-parameter overrides.
+
+    Every override that changes the config is recorded under ``overrides`` (its name in the variant -> value),
+    which ``fixes.variant_of`` reads back.
+    """
     cfg = copy.deepcopy(cfg)
-    tags = []
-    for key, (default, tag, _) in FIXES.items():
-        value = getattr(args, key, None)
-        if value is None or value == default:
-            continue
-        cfg[key] = value
-        if key == "inference_mmd":
-            tags.append(f"mmd{value}")
-        elif key == "report_epoch":
-            tags.append(f"rep{value}")
-        else:
-            tags.append(tag)
-    for arg, (key, tag) in OVERRIDES.items():
+    cfg.update(variants.values(args, FIXES))
+    overrides = {}
+    for arg, (key, name) in OVERRIDES.items():
         value = getattr(args, arg, None)
         if value is None or value == cfg.get(key):
             continue
         cfg[key] = value
-        tags.append(f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}")
+        if name is not None:
+            overrides[name] = value
+    if "batch-size" in overrides:  # the original's test batch is batch_size // 10 (dgc.py L417)
+        cfg["test_batch_size"] = max(1, cfg["batch_size"] // 10)
+    cfg["overrides"] = overrides
     validate(cfg)
-    return cfg, tags
+    return cfg
 
 
 def validate(cfg: dict) -> None:

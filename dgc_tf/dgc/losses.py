@@ -1,4 +1,5 @@
-"""The objective's terms (spec section 5) and the encoder pretraining loss (section 7)."""
+"""The objective's terms (the original's `dgc.py` L57-62, L144-194) and the encoder pretraining loss
+(`dgc.py` L117-129)."""
 from __future__ import annotations
 
 from .tfcompat import tf

@@ -1,5 +1,5 @@
-"""The DGC graph (spec sections 4-9): encoder q(z | x, y), decoder p(x | z), classifier p(y | z), their losses,
-the optimisers of the original and the batched generative Bayes-rule predictor.
+"""The DGC graph (the original's `dgc.py` L17-95 and `models.py`): encoder q(z | x, y), decoder p(x | z),
+classifier p(y | z), their losses, the optimisers of the original and the batched generative Bayes-rule predictor.
 
 Paper names (Fig. 3): phi1 = the conv stack of the encoder, phi2 = its linear head, theta1 = the decoder,
 theta2 = the classifier. Variable scopes follow the original: ``encoder``, ``generator``, ``classifier``.

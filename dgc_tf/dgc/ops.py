@@ -1,4 +1,4 @@
-"""Layers with the original initialisation and batch-norm semantics (spec sections 4.2-4.5).
+"""Layers with the original initialisation and batch-norm semantics (the original's `ops.py` L5-93).
 
 The original builds its networks from WAE-style helpers on top of ``tf.contrib``. These are the same layers on
 raw ``tf.compat.v1`` ops, so no Keras layer class is involved:

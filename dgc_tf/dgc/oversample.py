@@ -1,4 +1,5 @@
-"""Latent oversampling (spec section 6): which rows of a mini-batch's (mu, log-variance) are copied, how often.
+"""Latent oversampling (the original's `augment_batch`, `dgc.py` L266-297): which rows of a mini-batch's
+(mu, log-variance) are copied, and how often.
 
 After each main step the posterior parameters of the batch are copied per class and the classifier alone takes
 an Adam step on the enlarged latent batch (each copy gets a fresh epsilon in the graph).

@@ -1,4 +1,5 @@
-"""Learning-rate factors per epoch and the evaluation schedule (spec sections 8 and 10).
+"""Learning-rate factors per epoch (the original's `get_lr_decay`, `dgc.py` L299-312) and the evaluation
+schedule (`dgc.py` L405-407).
 
 Epochs are 0-based here, as in the original loop.
 """

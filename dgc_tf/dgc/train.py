@@ -1,5 +1,5 @@
-"""The training loop of DGC (spec sections 7-10): pretraining, per batch LVO -> main step -> latent oversampling,
-the scheduled evaluations, checkpoints every ``save_every_epoch`` epochs and resume.
+"""The training loop of DGC (the original's `dgc.py` L239-432): pretraining, per batch LVO -> main step ->
+latent oversampling, the scheduled evaluations, checkpoints every ``save_every_epoch`` epochs and resume.
 
 Seeding: the split seed only chooses the imbalanced subset (``shared_data``). The training seed (``--seed``)
 sets the TensorFlow graph seed (initialisation, reparameterisation and test-time noise) and the numpy
@@ -10,6 +10,7 @@ restart with each session, so a resumed run is not bit-identical to an uninterru
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -27,20 +28,20 @@ CKPT_PREFIX = "dgc"
 STATE_FILE = "state.json"
 
 
-def device_name() -> str:
+def device() -> str:
+    """``records.describe_device`` with TensorFlow's visible GPUs (none: the CPU)."""
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"gpu: {details.get('device_name', gpus[0].name)}"
-    return records.describe_cpu()
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return records.describe_device(names or None)
 
 
-def test_subset(y_test, per_class):
-    """Indices of the first ``per_class`` test images of every class, in the official order (None: all)."""
-    if per_class is None:
-        return np.arange(len(y_test))
-    keep = [np.flatnonzero(y_test == c)[:per_class] for c in np.unique(y_test)]
-    return np.sort(np.concatenate(keep))
+def framework() -> str:
+    return f"{records.framework_version('tensorflow')} (tf.compat.v1 graph)"
+
+
+def scalar_metrics(m: dict) -> dict:
+    """The scalar scores of a ``shared_data.metrics.compute`` dict (no lists, no class indices)."""
+    return {k: v for k, v in m.items() if isinstance(v, float)}
 
 
 class Trainer:
@@ -49,9 +50,9 @@ class Trainer:
         self.progress, self.log = progress, log
         self.x_train = split.x_train.astype(np.float32) / 255.0  # ToTensor(): [0, 1], NHWC
         self.y_train = split.y_train.astype(np.int64)
-        self.test_idx = test_subset(split.y_test, cfg["test_subset_per_class"])
-        self.x_test = split.x_test[self.test_idx].astype(np.float32) / 255.0
-        self.y_test = split.y_test[self.test_idx].astype(np.int64)
+        # the test arrays as the split gives them (a quick or smoke budget's per-class subset is cut there)
+        self.x_test = split.x_test.astype(np.float32) / 255.0
+        self.y_test = split.y_test.astype(np.int64)
         if list(self.x_train.shape[1:]) != list(cfg["input_shape"]):
             raise ValueError(f"data shape {self.x_train.shape[1:]} != config input_shape {cfg['input_shape']}")
         n_cls = int(cfg["n_classes"])
@@ -61,11 +62,12 @@ class Trainer:
         self.copies = oversample.copies_per_sample(split.train_counts, cfg["aug_rate"], cfg["aug_count_rule"])
         self.eval_epochs = schedules.eval_epochs(cfg["eval_strategy"], cfg["epoch_num"])
         bs = int(cfg["batch_size"])
-        self.steps = len(self.x_train) // bs  # the original drops the last, incomplete batch
+        # the original's ceil (dgc.py L324): a last, shorter batch is trained on too
+        self.steps = math.ceil(len(self.x_train) / bs)
         if cfg["steps_per_epoch"]:
             self.steps = min(self.steps, int(cfg["steps_per_epoch"]))
         if self.steps < 1:
-            raise ValueError(f"{len(self.x_train)} training images make no batch of {bs}")
+            raise ValueError("the split has no training images")
 
         tf.reset_default_graph()
         tf.set_random_seed(self.seed)
@@ -102,14 +104,14 @@ class Trainer:
                                f"again") from None
         self.state = state
         done = state["epochs_done"]
-        # evaluations after the checkpoint are redone
-        self.run.truncate_metrics(lambda r: r.get("epoch", 0) <= done)
+        # training and evaluation records after the checkpoint are redone
+        self.run.truncate_metrics(lambda r: (r.get("epoch") or 0) <= done)
         self.log(f"resumed from {ckpt.name} ({done} epochs done)")
         return True
 
     # -- stages -------------------------------------------------------------------------------------------
     def pretrain(self) -> dict:
-        """Moment matching of the encoder against the prior (spec section 7), early stop below the threshold."""
+        """Moment matching of the encoder against the prior, early stop below the threshold (`dgc.py` L239-264)."""
         cfg, g = self.cfg, self.g
         rng = np.random.RandomState([self.seed, 0])
         n = min(int(cfg["e_pretrain_sample_size"]), len(self.x_train))
@@ -136,17 +138,18 @@ class Trainer:
                                                      cfg["lr_schedule_cumulative"])
         fetch = {"main": g.main_op, "loss": g.loss, "recon": g.loss_recon, "mmd": g.loss_mmd, "ce": g.loss_ce,
                  "correct": g.train_correct, "mu": g.mu, "logvar": g.logvar}
-        sums = {k: 0.0 for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes", "correct")}
+        sums = {k: 0.0 for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes", "acc")}
         bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg['epoch_num']}", disable=not self.progress,
                    leave=False)
         for step in bar:
             idx = order[step * bs:(step + 1) * bs]
-            feed = {g.batch_idx: idx, g.prior: rng.standard_normal((bs, zdim)).astype(np.float32), g.lr: lr}
+            feed = {g.batch_idx: idx, g.prior: rng.standard_normal((len(idx), zdim)).astype(np.float32), g.lr: lr}
             if g.lvo_op is not None:  # LVO: encoder-only step on the total objective (same feed as the main step)
                 self.sess.run(g.lvo_op, feed)
             out = self.sess.run(fetch, feed)
-            for k in ("loss", "recon", "mmd", "ce", "correct"):
+            for k in ("loss", "recon", "mmd", "ce"):
                 sums[k] += float(out[k])
+            sums["acc"] += float(out["correct"]) / len(idx)
             if cfg["augment_z"]:
                 rows = oversample.augment_indices(self.y_train[idx], self.copies)
                 aug_feed = {g.aug_mu: out["mu"][rows], g.aug_logvar: out["logvar"][rows],
@@ -156,7 +159,7 @@ class Trainer:
                 sums["aug_codes"] += len(rows)
             bar.set_postfix(loss=f"{out['loss']:.1f}")
         rec = {k: sums[k] / self.steps for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes")}
-        rec["train_acc"] = sums["correct"] / (self.steps * bs)  # the original's printed "Train acc"
+        rec["train_acc"] = sums["acc"] / self.steps  # the original's printed "Train acc": mean batch accuracy
         rec["lr"] = lr
         return rec
 
@@ -167,18 +170,19 @@ class Trainer:
                                   int(cfg["predict_batches_per_call"]), progress=bar)
 
     def evaluate(self, epoch: int) -> dict:
+        """Predict the test set, save the predictions of both rules and log one evaluation record."""
         t0 = time.time()
         probs, gen, disc = self.predict()
-        y_gen, y_disc = probs.argmax(1), disc.argmax(1)
-        counts = self.split.train_counts
-        m_gen = sd_metrics.compute(self.y_test, y_gen, train_counts=counts)
-        m_disc = sd_metrics.compute(self.y_test, y_disc, train_counts=counts)
-        pred_dir = self.run.path / "predictions"
-        records.atomic_save_npz(pred_dir / f"epoch-{epoch:03d}.npz", y_true=self.y_test, y_pred=y_gen,
-                                y_pred_discriminative=y_disc, probs=probs, scores=gen, scores_discriminative=disc,
-                                test_index=self.split.idx_test[self.test_idx])
-        return {"kind": "eval", "epoch": epoch, "rule": "generative", "n_test": int(len(self.y_test)),
-                "eval_time_s": time.time() - t0, **m_gen, "discriminative": m_disc}
+        preds = {"y_true": self.y_test, "y_pred": probs.argmax(1), "scores": probs, "logits": gen,
+                 "y_pred_discriminative": disc.argmax(1), "logits_discriminative": disc,
+                 "test_index": self.split.idx_test}
+        records.atomic_save_npz(prediction_path(self.run, epoch), **preds)
+        m_gen, m_disc = evaluation_metrics(preds, self.split.train_counts)
+        ev = {"n_test": int(len(self.y_test)), "eval_time_s": time.time() - t0, "rule": "generative",
+              "confusion_matrix": m_gen["confusion_matrix"], "discriminative": scalar_metrics(m_disc),
+              "discriminative_confusion_matrix": m_disc["confusion_matrix"]}
+        self.run.log_eval(split="test", metrics=scalar_metrics(m_gen), epoch=epoch, **ev)
+        return dict(ev, metrics=m_gen)
 
     # -- whole run ----------------------------------------------------------------------------------------
     def fit(self, interrupt_after_epoch: int | None = None) -> dict | None:
@@ -201,14 +205,13 @@ class Trainer:
             t0 = time.time()
             rec = self.train_epoch(epoch)
             rec.update(kind="train", epoch=epoch + 1, time_s=time.time() - t0,
-                       images_per_s=self.steps * int(cfg["batch_size"]) / (time.time() - t0))
+                       images_per_s=min(self.steps * int(cfg["batch_size"]), len(self.x_train)) / (time.time() - t0))
             self.run.log_metrics(rec)
             msg = (f"epoch {epoch + 1}: loss {rec['loss']:.2f} (recon {rec['recon']:.2f}, mmd {rec['mmd']:.4f}, "
                    f"ce {rec['ce']:.2f}), train acc {rec['train_acc']:.4f}, {rec['time_s']:.0f} s")
             if epoch in self.eval_epochs:
                 ev = self.evaluate(epoch + 1)
-                self.run.log_metrics(ev)
-                msg += (f" | test ({ev['n_test']}): {sd_metrics.summary_line(ev)}; p(y|z): "
+                msg += (f" | test ({ev['n_test']}): {sd_metrics.summary_line(ev['metrics'])}; p(y|z): "
                         f"acsa={ev['discriminative']['acsa']:.4f} [{ev['eval_time_s']:.0f} s]")
             self.log(msg)
             last = epoch + 1 == int(cfg["epoch_num"])
@@ -242,8 +245,20 @@ class Trainer:
         self.sess.close()
 
 
+def prediction_path(run: records.RunDir, epoch: int) -> Path:
+    return run.path / "predictions" / f"epoch-{epoch:03d}.npz"
+
+
+def evaluation_metrics(preds, train_counts) -> tuple[dict, dict]:
+    """All metrics of the generative Bayes rule and of p(y|z) from one evaluation's predictions."""
+    m_gen = sd_metrics.compute(preds["y_true"], preds["y_pred"], train_counts=train_counts)
+    m_disc = sd_metrics.compute(preds["y_true"], preds["y_pred_discriminative"], train_counts=train_counts)
+    return m_gen, m_disc
+
+
 def report_record(run: records.RunDir, report_epoch: int | None) -> dict:
-    evals = [r for r in run.read_metrics() if r.get("kind") == "eval"]
+    """The test evaluation to report: the last one, or the one after ``report_epoch``."""
+    evals = [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("split") == "test"]
     if not evals:
         raise RuntimeError("the run made no evaluation; check eval_strategy")
     if report_epoch is None:
@@ -254,22 +269,22 @@ def report_record(run: records.RunDir, report_epoch: int | None) -> dict:
     return hit[-1]
 
 
-def per_class_plot(run: records.RunDir, rec: dict) -> None:
+def per_class_plot(run: records.RunDir, epoch: int, m_gen: dict, m_disc: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gen, disc = np.asarray(rec["per_class_recall"]), np.asarray(rec["discriminative"]["per_class_recall"])
+    gen, disc = np.asarray(m_gen["per_class_recall"]), np.asarray(m_disc["per_class_recall"])
     x = np.arange(len(gen))
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(x - 0.2, gen, 0.4, label=f"generative Bayes rule (ACSA {rec['acsa']:.4f})")
-    ax.bar(x + 0.2, disc, 0.4, label=f"p(y|z) (ACSA {rec['discriminative']['acsa']:.4f})")
+    ax.bar(x - 0.2, gen, 0.4, label=f"generative Bayes rule (ACSA {m_gen['acsa']:.4f})")
+    ax.bar(x + 0.2, disc, 0.4, label=f"p(y|z) (ACSA {m_disc['acsa']:.4f})")
     ax.set_xticks(x)
     ax.set_xlabel("class (training count decreasing)")
     ax.set_ylabel("recall")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"per-class recall, epoch {rec['epoch']}")
+    ax.set_title(f"per-class recall, epoch {epoch}")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(run.path / "per_class_recall.png", dpi=90)

@@ -84,7 +84,7 @@ def test_augment_indices_repeat_then_truncate():
     # floor(n_c * copies_c) per class for one batch of 100
     y = np.repeat(np.arange(10), [44, 22, 11, 8, 6, 4, 2, 1, 1, 1])
     assert len(oversample.augment_indices(y, copies)) == 44 + 35 + 30 + 28 + 31 + 29 + 24 + 24 + 40 + 60
-    # in expectation (9000 + 0.6 * (10 * 4000 - 9000)) / 90 = 306.7 codes per batch of 100 (spec: about 307)
+    # in expectation (9000 + 0.6 * (10 * 4000 - 9000)) / 90 = 306.7 codes per batch of 100
     assert float(np.dot(MNIST_COUNTS, copies)) / 90 == pytest.approx(27600 / 90)
 
 

@@ -1,6 +1,7 @@
 """Extension (no released code): GAMO on CIFAR-10 with the Fashion conv variant adapted to 32x32x3 (F's
 Flatten becomes 8*8*32 = 2048; GAMO2pix's decoder ends in 3 channels). Runs on the ``dgc`` protocol: the
-``gamo`` draw (first 4000 per class) cannot produce a 4500-image class (spec section 8, item 16).
+``gamo`` draw (the first 4000 images of each class, ``maxPTrClass`` in ``MNIST_process.py`` L16 of the released
+code) cannot produce a 4500-image class.
 Budgets as for Fashion-MNIST. The data is not available offline on the development machines.
 """
 
@@ -8,7 +9,6 @@ BASE = dict(
     dataset="cifar10",
     variant="conv",
     image_shape=(32, 32, 3),
-    fashion_transpose=False,
     description="GAMO extension, CIFAR-10, conv feature variant adapted to 32x32x3",
 )
 

@@ -6,7 +6,8 @@
     v     = beta_2 * v + (1 - beta_2) * g^2
     p     = p - lr_t * m / (sqrt(v) + epsilon)          (epsilon = K.epsilon() = 1e-7)
 
-The original shares ONE ``Adam(0.0002, 0.5)`` object between every compiled model (Faithful #5): the
+The original shares ONE ``Adam(0.0002, 0.5)`` object between every compiled model
+(``dense_gamo_main.py`` L24, passed to every ``compile``): the
 ``iterations`` counter (hence the bias correction) advances on every model's update, 22 times per GAMO
 iteration, while each compiled model gets its own moment slots for its trainable weights. Here a counter is a
 named scalar and a slot set is a named list of (m, v) arrays, so both the shared form and one optimiser per

@@ -1,13 +1,10 @@
 """The few things Keras 3's ``keras.ops`` does not give backend-agnostically: gradients of a pure function,
-compiling a pure function, moving arrays to and from the device, naming the device.
+compiling a pure function, moving arrays to and from the device, listing the accelerators.
 
 TensorFlow: ``tf.GradientTape`` and ``tf.function`` (optionally XLA, ``jit_compile``); JAX:
 ``jax.value_and_grad`` and ``jax.jit``. Everything else in the game is written with ``keras.ops``.
 """
 from __future__ import annotations
-
-import os
-import platform
 
 import keras
 import numpy as np
@@ -81,30 +78,16 @@ def to_numpy(tree):
     return keras.tree.map_structure(lambda a: np.asarray(keras.ops.convert_to_numpy(a)), tree)
 
 
-def describe_device() -> str:
-    """'gpu: NVIDIA H100 80GB HBM3 (jax)' or 'cpu: <model> (<n> cores, tensorflow)'."""
+def gpu_names() -> list[str]:
+    """Names of the accelerators the backend computes on (empty on CPU), for ``records.describe_device``."""
     b = name()
     if b == "jax":
         import jax
 
-        d = jax.devices()[0]
-        if d.platform != "cpu":
-            return f"{d.platform}: {d.device_kind} (jax {jax.__version__})"
-    elif b == "tensorflow":
+        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    if b == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0])
-            return f"gpu: {details.get('device_name', gpus[0].name)} (tensorflow)"
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"cpu: {model} ({cores} cores, {b})"
+        return [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                for g in tf.config.list_physical_devices("GPU")]
+    return []

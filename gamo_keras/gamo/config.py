@@ -42,13 +42,13 @@ class GamoConfig:
     conv_kernel: int = 5
     feature_dim: int = 512
     feature_batch: int = 500  # F.predict batch when the features are recomputed
-    # -- opt-in corrections (spec "Faithful by default"; all off = the released code) ------------------------
-    fashion_transpose: bool = True  # Faithful #2
-    joint_feature_training: bool = False  # Faithful #3
-    cls_loss: str = "mse"  # Faithful #4: "mse" or "ce" (M's own updates and F's epoch)
-    adv_loss: str = "mse"  # Faithful #4: "mse" or "bce" (D and G-vs-D)
-    separate_optimizers: bool = False  # Faithful #5
-    fake_bn_mode: str = "inference"  # Faithful #6: "inference" or "train"
+    # -- opt-in corrections: the keys of fixes.FIXES, defaults = the released code ------------------------------
+    fashion_transpose: bool = True  # fMNIST_process.py transposes every Fashion image
+    joint_feature_training: bool = False  # F: one epoch through frozen M per pass
+    cls_loss: str = "mse"  # "mse" or "ce" (M's own updates and F's epoch)
+    adv_loss: str = "mse"  # "mse" or "bce" (D and G-vs-D)
+    separate_optimizers: bool = False  # one shared Adam object
+    fake_bn_mode: str = "inference"  # "inference" or "train": the cTMU's BN when it makes M's and D's fakes
     # -- GAMO2pix (Fashion and the RGB extension) -------------------------------------------------------------
     gamo2pix: bool = True
     gamo2pix_steps: int = 25000  # per minority class, step += 1
@@ -57,8 +57,8 @@ class GamoConfig:
     gamo2pix_hidden: int = 128
     gamo2pix_save_every: int = 2000
     gamo2pix_preview_every: int = 500
-    gamo2pix_keep_order: bool = True  # Faithful #7, the one exception: the correct order is the default
-    vae_logvar_consistent: bool = False  # Faithful #8
+    gamo2pix_keep_order: bool = True  # the one exception: GAMO's sample order is the default (fixes.py)
+    vae_logvar_consistent: bool = False  # sample with exp(z_sigma), as released
     # -- port settings (no effect on the maths) ----------------------------------------------------------------
     eval_batch: int = 1000
     xla: bool = True  # TensorFlow backend: the game's compiled chunks use XLA (jit_compile; 3x faster, bench.py)
@@ -102,6 +102,13 @@ class GamoConfig:
             problems.append("max_segment must be positive")
         if self.joint_feature_training and self.variant != "conv":
             problems.append("joint_feature_training needs the conv variant (Fashion-MNIST, CIFAR-10, SVHN)")
+        # corrections that cannot change such a run are refused rather than recorded as a variant
+        if not self.fashion_transpose and self.dataset != "fashion":
+            problems.append("--no-fashion-transpose applies to Fashion-MNIST only (no other dataset is transposed)")
+        if self.model == "baseline":
+            for key, default in (("adv_loss", "mse"), ("fake_bn_mode", "inference")):
+                if getattr(self, key) != default:
+                    problems.append(f"{key} has no effect with --model baseline (no D, no generator)")
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
         return self

@@ -1,6 +1,6 @@
 """The GAMO three-player game as pure functions over explicit state, compiled once per shape.
 
-One iteration (``dense_gamo_main.py`` / ``fashion_mnist_gamo_main.py``; spec section 5.2), 22 weight updates
+One iteration (``dense_gamo_main.py`` L103-130 / ``fashion_mnist_gamo_main.py`` L102-130), 22 weight updates
 for 10 classes, in this order, each an Adam step on the shared counter:
 
  1. M on the real batch, one-hot targets;                               (update 1)
@@ -20,7 +20,7 @@ constants (the tests check it). The state is a dict of plain arrays:
            "D": [...], "F": [...] (conv variant)},
      "o": {"t": {counter: scalar}, "m": {"owner/group": [...]}, "v": {...}}}
 
-Adam owners (Faithful #5): the original compiles M, D, conv_mlp (F through frozen M) and, per minority class,
+Adam owners (``separate_optimizers`` in fixes.py): the original compiles M, D, conv_mlp (F through frozen M) and, per minority class,
 G->M_i and G->D_i, all on ONE Adam object: one counter, a moment set per compiled model. So the shared cTMU
 has 18 moment sets ("GM0/C", "GD0/C", ...). With ``separate_optimizers`` the owners are the players M, D, G,
 F, each with its own counter and one moment set per parameter.

@@ -1,4 +1,4 @@
-"""GAMO2pix (``fashion_mnist_gamo2pix_main.py``, spec section 7): one VAE per minority class that maps GAMO's
+"""GAMO2pix (``fashion_mnist_gamo2pix_main.py`` and ``_net.py``): one VAE per minority class that maps GAMO's
 generated feature vectors back to images.
 
 Per minority class i (relabelled order): the encoder is the trained GAMO F, frozen; a head Dense 128 tanh ->
@@ -112,9 +112,10 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
 
     from .pipeline import save_grid
 
-    # each combination of GAMO2pix corrections trains its own decoders
-    suffix = ("-shufflebug" if not cfg.gamo2pix_keep_order else "") + ("-logvar" if cfg.vae_logvar_consistent else "")
-    out = Path(run.path) / f"gamo2pix{suffix}"
+    from fixes import gamo2pix_variant
+
+    # each combination of GAMO2pix corrections trains its own decoders, in a folder named by its variant
+    out = Path(run.path) / gamo2pix_variant(cfg.to_dict()).name
     ck_root = out / "checkpoints"
     ck_root.mkdir(parents=True, exist_ok=True)
     pF = trainer.state["p"]["F"]

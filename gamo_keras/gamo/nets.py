@@ -19,7 +19,7 @@ class Keras2BatchNorm(layers.Layer):
     Training mode normalises with the batch mean and the biased batch variance, and updates the moving
     variance with the *unbiased* estimate ``var * n / (n - (1 + epsilon))``; Keras 3's layer uses the biased
     one. This matters here because the cTMU is trained on 4 samples at a time (factor 4/3) while the fakes
-    shown to M and D use the moving statistics (Faithful #6). Keras 2.2's zero-debiasing of the first moving
+    shown to M and D use the moving statistics (``fake_bn_mode`` in fixes.py). Keras 2.2's zero-debiasing of the first moving
     updates is not reproduced (it fades after a few dozen of the 450,000 G updates).
     """
 

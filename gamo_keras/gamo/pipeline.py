@@ -34,6 +34,16 @@ def prepare_split(cfg: GamoConfig, split, seed: int) -> gdata.Prepared:
                          require_minority=cfg.model == "gamo")
 
 
+def _scalars(m: dict) -> dict:
+    """The scalar metrics of ``shared_data.metrics.compute`` (per-class lists and class indices left out)."""
+    return {k: v for k, v in m.items() if isinstance(v, float)}
+
+
+def eval_records(run, split: str = "test") -> list[dict]:
+    """The run's evaluation lines of one set, in order (metrics.jsonl also holds other kinds of line)."""
+    return [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("split") == split]
+
+
 def _scores(prob_new: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Softmax columns from relabelled to original label order (column ``order[new]`` <- ``new``)."""
     out = np.empty_like(prob_new)
@@ -41,7 +51,8 @@ def _scores(prob_new: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out
 
 
-def train_and_score(cfg: GamoConfig, split, run, args, device: str) -> int:
+def train_and_score(cfg: GamoConfig, split, run, args, *, variant, paper_method: str | None, device: str,
+                    framework: str) -> int:
     from shared_data import metrics, records
 
     from .train import Trainer
@@ -71,13 +82,12 @@ def train_and_score(cfg: GamoConfig, split, run, args, device: str) -> int:
         m_te = metrics.compute(y_test_orig, gdata.to_original_labels(pred_te, prep.order), train_counts=counts)
         m_tr = metrics.compute(y_train_orig, gdata.to_original_labels(pred_tr, prep.order), train_counts=counts)
         tpr_new = np.asarray(m_te["per_class_recall"])[prep.order]
-        rec = {"step": ev.step, "iteration": ev.step // cfg.step_increment,
-               "test_acsa": m_te["acsa"], "test_gm": m_te["gm_gamo"], "test_accuracy": m_te["accuracy"],
-               "test_gmacro_dgc": m_te["gmacro_dgc"], "test_fmacro": m_te["fmacro"],
-               "test_per_class_recall": m_te["per_class_recall"], "test_tpr_relabelled": tpr_new.tolist(),
-               "train_acsa": m_tr["acsa"], "train_gm": m_tr["gm_gamo"], "train_accuracy": m_tr["accuracy"],
-               "elapsed_s": round(done_before + time.perf_counter() - t_train, 2)}
-        run.log_metrics(rec)
+        common = {"step": ev.step, "iteration": ev.step // cfg.step_increment,
+                  "elapsed_s": round(done_before + time.perf_counter() - t_train, 2)}
+        # both sets are evaluated, as the original does at every period (its Record.npz)
+        run.log_eval(split="test", metrics=_scalars(m_te), per_class_recall=m_te["per_class_recall"],
+                     tpr_relabelled=tpr_new.tolist(), **common)
+        run.log_eval(split="train", metrics=_scalars(m_tr), per_class_recall=m_tr["per_class_recall"], **common)
         final.update(metrics=m_te, prob=ev.test_prob, step=ev.step)
 
     def on_save(iterations_done):
@@ -107,9 +117,10 @@ def train_and_score(cfg: GamoConfig, split, run, args, device: str) -> int:
         "reported_model": "final (Results.npz of the original); the trajectory is in metrics.jsonl",
         "pictures": pictures,
     }
-    result = records.make_result(method="gamo", framework="keras", split=split, seed=args.seed, budget=cfg.budget,
+    result = records.make_result(method="gamo", framework=framework, split=split, seed=args.seed, budget=cfg.budget,
                                  device=device, wall_time_s=time.perf_counter() - t_start + done_before,
-                                 metrics=m, config=run.config, variant=cfg.model, extra=extra)
+                                 metrics=m, config=run.config, variant=variant, paper_method=paper_method,
+                                 extra=extra)
     run.write_result(result)
     print(f"{run.path}: ACSA {m['acsa']:.4f}  GM {m['gm_gamo']:.4f}  accuracy {m['accuracy']:.4f}  "
           f"({train_seconds:.0f} s training, {ms_per_it:.1f} ms/iteration)")
@@ -144,12 +155,12 @@ def write_pictures(cfg, trainer, prep, run, m) -> list[str]:
     plt.close(fig)
     out.append("per_class_recall.png")
     # learning curve from metrics.jsonl
-    recs = run.read_metrics()
-    if recs:
+    curves = {s: eval_records(run, s) for s in ("test", "train")}
+    if curves["test"]:
         fig, ax = plt.subplots(figsize=(7, 3.2))
-        steps = [r["step"] for r in recs]
-        for key, label in (("test_acsa", "test ACSA"), ("test_gm", "test GM"), ("train_acsa", "train ACSA")):
-            ax.plot(steps, [r[key] for r in recs], label=label)
+        for s, key, label in (("test", "acsa", "test ACSA"), ("test", "gm_gamo", "test GM"),
+                              ("train", "acsa", "train ACSA")):
+            ax.plot([r["step"] for r in curves[s]], [r["metrics"][key] for r in curves[s]], label=label)
         ax.set_xlabel("step (2 per GAMO iteration)")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8)

@@ -38,6 +38,20 @@ def test_bad_config_values_are_refused():
 
 def test_readme_make_commands_are_targets():
     readme = (ROOT / "README.md").read_text()
-    targets = set(re.findall(r"^([a-z0-9-]+):", (ROOT / "targets.mk").read_text(), flags=re.M))
-    used = set(re.findall(r"`make ([a-z0-9_-]+)", readme))
-    assert used and used - {"test", "env-gamo_keras"} <= targets
+    mk = (ROOT / "targets.mk").read_text()
+    targets = set(re.findall(r"^([a-z0-9-]+):", mk, flags=re.M))
+    targets |= {f"reproduce-{name}" for name in re.findall(r"^REPRODUCE\.([a-z0-9-]+) :=", mk, flags=re.M)}
+    used = set(re.findall(r"`make ([a-z0-9_-]+)(?=[ `])", readme))  # `make reproduce-*` is no command
+    assert used and used - {"test", "report", "env-gamo_keras"} <= targets
+
+
+def test_reproduce_targets_are_run_py_commands():
+    """Each REPRODUCE line is this folder, then arguments that run.py's parser accepts."""
+    import run
+
+    lines = re.findall(r"^REPRODUCE\.([a-z0-9-]+) := (\S+) (.*)$", (ROOT / "targets.mk").read_text(), flags=re.M)
+    assert {name for name, _, _ in lines} >= {"gamo-mnist", "gamo-fmnist", "gamo-mnist-dgc", "gamo-fmnist-dgc"}
+    for name, folder, argv in lines:
+        assert folder == "gamo_keras", name
+        argv = argv.replace("$(GAMO_SEED)", "0").replace("$(GAMO_DGC_SPLIT_SEED)", "1").split()
+        run.resolve(run.build_parser().parse_args(argv))

@@ -1,6 +1,7 @@
 """The game's pieces: IGU convexity, the fake batch, Adam as Keras 2 applied it, Keras 2 BatchNorm, and the
 frozen-weights checks (a G step leaves M and D unchanged, an M step leaves G unchanged, a D step leaves G and
-M unchanged: spec section 4.3; the Keras 3 trainable-flag pitfall of specs/environments.md 2.3)."""
+M unchanged, as the released compile-then-freeze order gives in Keras 2; Keras 3 reads a trainable flag when
+a train function is first built, not at compile, so freezing here is structural)."""
 import keras
 import numpy as np
 import pytest

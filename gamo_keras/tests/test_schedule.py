@@ -1,4 +1,5 @@
-"""When things happen: the released schedule (spec 5.1, 5.4, 6) and the plan that groups iterations."""
+"""When things happen: the released schedule (``dense_gamo_main.py`` L25-28, L101-179) and the plan that groups
+iterations."""
 from gamo.schedule import Schedule, plan
 
 

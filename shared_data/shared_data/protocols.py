@@ -9,6 +9,8 @@ the original procedure. Labels and image orientation are the dataset's own.
 | gamo     | n_c draws with replacement among the first 4000 of class c (file order) | 100/class from first 800    |
 | dgc      | permute all, first n_c of each class, concatenate, permute again        | full official test set      |
 | exp/step | long-tailed n_c (IR = n_max/n_min); shuffle each class, keep first n_c  | full official test set      |
+| imsic    | per class: PyTorch CPU randperm of its positions, re-seeded; first n_c  | full official test set      |
+| dfg      | m seeded minority classes keep int(n_maj / IR), the others n_maj; first images in file order | full |
 
 For ``exp`` and ``step``, n_max is the dataset's smallest full training class (every class can then give its
 n_c images), and an ``--ir`` that would leave a class with no image is refused.
@@ -21,11 +23,18 @@ import hashlib
 
 import numpy as np
 
-PROTOCOLS = ("gamo", "dgc", "exp", "step")
+PROTOCOLS = ("gamo", "dgc", "exp", "step", "imsic", "dfg")
 
 GAMO_MAX_TRAIN_POS = 4000  # maxPTrClass: draws only among the first 4000 occurrences of each class
 GAMO_MAX_TEST_POS = 800  # maxPTsClass
 GAMO_TEST_PER_CLASS = 100
+IMSIC_PROFILE = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)  # IMSIC's train_cnn.py; = GAMO's profile
+
+# DFG (opensuh/DFG, custom_data_loader.py): the majority size is hard-coded per dataset class (Fashion-MNIST 6000,
+# SVHN 5000); the other loaders use the largest class. The default minority count is the loaders' own (8).
+DFG_N_MAJ = {"fashion": 6000, "svhn": 5000}
+DFG_DEFAULT_MINORITY = 8
+DFG_DEFAULT_IR = {"fashion": 40.0, "svhn": 10.0, "cinic10": 10.0, "stl10": 1.0}  # the paper's column per dataset
 
 
 class SplitError(ValueError):
@@ -45,10 +54,24 @@ def long_tailed_counts(n_max: int, num_classes: int, ir: float, kind: str) -> li
 
 
 def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = None,
-                   counts: list[int] | None = None, y_train: np.ndarray | None = None) -> list[int] | None:
-    """Per-class training counts, or None for the balanced full training set."""
+                   counts: list[int] | None = None, y_train: np.ndarray | None = None,
+                   minority: int | None = None, seed: int = 0) -> list[int] | None:
+    """Per-class training counts, or None for the balanced full training set.
+
+    ``dfg`` counts depend on the labels (a class smaller than its quota keeps all its images): without
+    ``y_train`` the parameters are only checked and None is returned.
+    """
     if protocol not in PROTOCOLS:
         raise SplitError(f"unknown protocol {protocol!r}; known protocols: {', '.join(PROTOCOLS)}")
+    if protocol == "dfg" and counts is None and imbalance == 1:
+        ir, m = dfg_params(spec, ir, minority)
+        if y_train is not None:
+            return dfg_counts(y_train, spec.num_classes, DFG_N_MAJ.get(spec.name), ir, m, seed)[0]
+        largest = max(spec.train_class_counts) if spec.train_class_counts else spec.n_train // max(1, spec.num_classes)
+        n_maj = DFG_N_MAJ.get(spec.name, largest)
+        if m and int(n_maj / ir) < 1:
+            raise SplitError(f"dfg: IR {ir:g} leaves the minority classes empty (int({n_maj} / {ir:g}) = 0)")
+        return None
     if counts is not None:
         counts = [int(c) for c in counts]
         if len(counts) != spec.num_classes:
@@ -60,7 +83,10 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
         return None
     if imbalance != 1:
         raise SplitError(f"--imbalance takes 0 (balanced full set) or 1 (the protocol's profile), got {imbalance}")
-    if protocol in ("gamo", "dgc"):
+    if protocol == "imsic" and spec.imbalanced_profile != IMSIC_PROFILE:
+        raise SplitError(f"the imsic protocol is defined for the 4000...40 profile of MNIST and Fashion-MNIST "
+                         f"only, not {spec.name}; pass explicit counts")
+    if protocol in ("gamo", "dgc", "imsic"):
         if spec.imbalanced_profile is None:
             raise SplitError(f"{spec.name} has no published imbalanced profile; pass explicit counts")
         return list(spec.imbalanced_profile)
@@ -121,6 +147,80 @@ def long_tailed_indices(y_train: np.ndarray, counts: list[int], seed: int) -> np
     return np.concatenate(out)
 
 
+def dfg_params(spec, ir: float | None = None, minority: int | None = None) -> tuple[float, int]:
+    """The ``dfg`` protocol's (IR, number of minority classes), defaults filled in and checked."""
+    ir = float(DFG_DEFAULT_IR.get(spec.name, 10.0) if ir is None else ir)
+    m = DFG_DEFAULT_MINORITY if minority is None else int(minority)
+    if not ir >= 1:
+        raise SplitError(f"dfg: imbalance ratio must be >= 1, got {ir:g}")
+    if not 0 <= m <= spec.num_classes:
+        raise SplitError(f"dfg: --minority must be between 0 and {spec.num_classes}, got {m}")
+    return ir, m
+
+
+def dfg_minority_classes(num_classes: int, minority: int, seed: int) -> list[int]:
+    """The minority classes: the first m of a seeded permutation (the original shuffles the class list unseeded)."""
+    return sorted(int(c) for c in np.random.RandomState(seed).permutation(num_classes)[:minority])
+
+
+def dfg_counts(y_train: np.ndarray, num_classes: int, n_maj: int | None, ir: float, minority: int,
+               seed: int) -> tuple[list[int], list[int], int]:
+    """(per-class counts, minority classes, n_maj): majority min(N_c, n_maj), minority min(N_c, int(n_maj / ir))."""
+    have = np.bincount(y_train, minlength=num_classes)
+    n_maj = int(have.max()) if n_maj is None else int(n_maj)
+    n_min = int(n_maj / ir)
+    chosen = dfg_minority_classes(num_classes, minority, seed)
+    if chosen and n_min < 1:
+        raise SplitError(f"dfg: IR {ir:g} leaves the minority classes empty (int({n_maj} / {ir:g}) = 0)")
+    counts = [int(min(have[c], n_min if c in chosen else n_maj)) for c in range(num_classes)]
+    empty = [c for c, n in enumerate(counts) if n < 1]
+    if empty:
+        raise SplitError(f"dfg: class(es) {empty} would have no training image")
+    return counts, chosen, n_maj
+
+
+def dfg_indices(y_train: np.ndarray, counts: list[int]) -> np.ndarray:
+    """The first n_c images of each class in file order, grouped by class (the loaders' per-class lists)."""
+    return np.concatenate([np.flatnonzero(y_train == c)[:n] for c, n in enumerate(counts)])
+
+
+def torch_cpu_randperm(n: int, seed: int) -> np.ndarray:
+    """``torch.manual_seed(seed); torch.randperm(n)`` on the CPU generator, without torch.
+
+    PyTorch's CPU ``randperm`` (ATen ``randperm_cpu``, for n below 2**32 / 20) starts from the identity and, for
+    i = 0 .. n-2, swaps position i with position i + (r % (n - i)), where r is the next raw 32-bit output of
+    the generator's mt19937. ``torch.manual_seed(s)`` seeds that mt19937 exactly as numpy's legacy
+    ``RandomState(s)`` seeds its own (the reference initialisation ``init_genrand``), and ``randint(0, 2**32,
+    dtype=uint32)`` on a ``RandomState`` returns those raw outputs unchanged, one per draw. The torch
+    environment's tests check this against ``torch.randperm`` itself.
+    """
+    n, seed = int(n), int(seed)
+    if not 0 <= seed < 2 ** 32:
+        raise SplitError(f"the imsic protocol needs a split seed in [0, 2**32), got {seed}")
+    if n >= (2 ** 32 - 1) // 20:
+        raise SplitError(f"randperm emulation covers n < {(2 ** 32 - 1) // 20}, got {n}")
+    perm = np.arange(n, dtype=np.int64)
+    if n < 2:
+        return perm
+    raw = np.random.RandomState(seed).randint(0, 2 ** 32, size=n - 1, dtype=np.uint32).astype(np.int64)
+    offsets = raw % (n - np.arange(n - 1, dtype=np.int64))
+    for i, z in enumerate(offsets.tolist()):
+        j = i + z
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def imsic_indices(y_train: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
+    """IMSIC's CNN subset on MNIST (``train_cnn.py``): for each class in label order, re-seed torch with the
+    seed, ``randperm`` over that class's positions (file order), keep the first n_c; classes concatenated."""
+    _check_available(y_train, counts, None, "train", replacement=False)
+    out = []
+    for c, n in enumerate(counts):
+        pos = np.flatnonzero(y_train == c)
+        out.append(pos[torch_cpu_randperm(len(pos), seed)[:n]])
+    return np.concatenate(out)
+
+
 def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[int] | None, seed: int):
     """Return (train indices, test indices) into the official files."""
     if counts is None:
@@ -130,6 +230,8 @@ def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[
         return train.astype(np.int64), test.astype(np.int64)
     elif protocol == "dgc":
         train = dgc_indices(y_train, counts, seed)
+    elif protocol == "imsic":
+        train = imsic_indices(y_train, counts, seed)
     else:
         train = long_tailed_indices(y_train, counts, seed)
     if protocol == "gamo":  # balanced full training set with GAMO's balanced test draw
@@ -141,10 +243,14 @@ def select(protocol: str, y_train: np.ndarray, y_test: np.ndarray, counts: list[
 
 
 def split_id(dataset: str, protocol: str, seed: int, imbalance: int = 1, ir: float | None = None,
-             counts: list[int] | None = None) -> str:
-    """A stable, readable name for a split, e.g. ``fashion-gamo-s0`` or ``cifar10-exp-ir100-s0``."""
+             counts: list[int] | None = None, minority: int | None = None) -> str:
+    """A stable, readable name for a split, e.g. ``fashion-gamo-s0``, ``cifar10-exp-ir100-s0``,
+    ``fashion-dfg-ir40-s0`` (``fashion-dfg-ir40-m5-s0`` with 5 minority classes)."""
     parts = [dataset, protocol]
-    if counts is not None:
+    if protocol == "dfg" and counts is None and imbalance != 0:  # -m<m> only for a non-default minority count
+        m = DFG_DEFAULT_MINORITY if minority is None else int(minority)
+        parts.append(f"ir{float(ir):g}" + ("" if m == DFG_DEFAULT_MINORITY else f"-m{m}"))
+    elif counts is not None:
         digest = hashlib.sha256(",".join(map(str, counts)).encode()).hexdigest()[:8]
         parts.append(f"counts{digest}")
     elif imbalance == 0:

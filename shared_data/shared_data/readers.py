@@ -36,6 +36,88 @@ def read_idx(path: str | Path) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("=")) if dtype.byteorder == ">" else arr.copy()
 
 
+def _parse_idx(data: bytes, name: str) -> np.ndarray:
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise DataError(f"{name}: not an IDX file (bad magic number)")
+    ndim = data[3]
+    dims = np.frombuffer(data, ">u4", count=ndim, offset=4).astype(np.int64)
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    if len(data) != 4 + 4 * ndim + int(np.prod(dims)) * dtype.itemsize:
+        raise DataError(f"{name}: IDX payload does not match its header")
+    arr = np.frombuffer(data, dtype, offset=4 + 4 * ndim).reshape(tuple(dims))
+    return arr.astype(dtype.newbyteorder("=")) if dtype.byteorder == ">" else arr.copy()
+
+
+def read_emnist_digits_zip(path: str | Path):
+    """EMNIST's ``gzip.zip``: the Digits split's four idx files, images transposed to MNIST's orientation."""
+    import zipfile
+
+    out = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {n.rsplit("/", 1)[-1]: n for n in zf.namelist()}
+            for part, kind in (("train", "images-idx3"), ("train", "labels-idx1"), ("test", "images-idx3"),
+                               ("test", "labels-idx1")):
+                member = f"emnist-digits-{part}-{kind}-ubyte.gz"
+                if member not in names:
+                    raise DataError(f"{path}: EMNIST archive lacks {member}")
+                out.append(_parse_idx(gzip.decompress(zf.read(names[member])), member))
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read EMNIST archive ({exc})") from exc
+    x_train, y_train, x_test, y_test = out
+    return (np.ascontiguousarray(np.swapaxes(x_train, 1, 2)), y_train.astype(np.int64),
+            np.ascontiguousarray(np.swapaxes(x_test, 1, 2)), y_test.astype(np.int64))
+
+
+def read_stl10_archive(path: str | Path):
+    """``stl10_binary.tar.gz``: ``{train,test}_X.bin`` hold 3x96x96 column-major planes per image, ``*_y.bin``
+    labels 1..10 (mapped to 0..9). Returns NHWC uint8 images in file order."""
+    wanted = ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin")
+    found = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar.getmembers():
+                base = member.name.rsplit("/", 1)[-1]
+                if base in wanted and member.isfile():
+                    found[base] = tar.extractfile(member).read()
+    except (OSError, EOFError, tarfile.TarError) as exc:
+        raise DataError(f"{path}: cannot read STL-10 archive ({exc})") from exc
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise DataError(f"{path}: STL-10 archive lacks {', '.join(missing)}")
+    out = []
+    for part in ("train", "test"):
+        raw = np.frombuffer(found[f"{part}_X.bin"], np.uint8)
+        if raw.size % (3 * 96 * 96):
+            raise DataError(f"{path}: {part}_X.bin is not a whole number of 3x96x96 images")
+        x = raw.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)  # planes are stored column by column
+        y = np.frombuffer(found[f"{part}_y.bin"], np.uint8).astype(np.int64)
+        if len(y) != len(x) or y.min() < 1 or y.max() > 10:
+            raise DataError(f"{path}: {part}_y.bin does not hold one label 1..10 per image")
+        out += [np.ascontiguousarray(x), y - 1]
+    return tuple(out)
+
+
+def read_image_folder(root: str | Path, classes: tuple[str, ...]):
+    """An ImageFolder-style tree ``root/<class>/<image>`` (e.g. CINIC-10's ``train/``): classes in the given order,
+    files in sorted name order within each class (as ``sorted(os.walk)`` lists them). Returns (NHWC uint8, labels)."""
+    from PIL import Image
+
+    root = Path(root)
+    xs, ys = [], []
+    for label, name in enumerate(classes):
+        folder = root / name
+        if not folder.is_dir():
+            raise DataError(f"{root}: no folder for class {name!r}")
+        for f in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
+            with Image.open(f) as im:
+                xs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            ys.append(label)
+    if not xs:
+        raise DataError(f"{root}: no images")
+    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+
+
 def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read SVHN's ``*_32x32.mat`` (X: 32x32x3xN uint8, y: Nx1 with 10 meaning digit 0)."""
     import scipy.io
@@ -121,6 +203,11 @@ def load_dataset(name: str, data_root=None, mirrors=None, download: bool = True,
         x_test, y_test = read_svhn_mat(paths["test"])
     elif spec.reader == "cifar10":
         x_train, y_train, x_test, y_test = read_cifar10_archive(paths["archive"], spec.extra.get("batch_md5"))
+    elif spec.reader == "emnist_digits":
+        x_train, y_train, x_test, y_test = read_emnist_digits_zip(paths["archive"])
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    elif spec.reader == "stl10":
+        x_train, y_train, x_test, y_test = read_stl10_archive(paths["archive"])
     else:  # pragma: no cover - guarded by fetch_dataset's loadable check
         raise DataError(f"{spec.name}: no reader")
     y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
@@ -140,4 +227,5 @@ def load_dataset(name: str, data_root=None, mirrors=None, download: bool = True,
     return Dataset(spec, x_train, y_train, x_test, y_test, sources)
 
 
-__all__ = ["read_idx", "read_svhn_mat", "read_cifar10_archive", "load_dataset", "Dataset", "file_digest"]
+__all__ = ["read_idx", "read_svhn_mat", "read_cifar10_archive", "read_emnist_digits_zip", "read_stl10_archive",
+           "read_image_folder", "load_dataset", "Dataset", "file_digest"]

@@ -162,13 +162,42 @@ CIFAR10 = DatasetSpec(
     }},
 )
 
-# Declared only: configs may name them, but no reader or verified files are part of the project yet.
-EMNIST = DatasetSpec("emnist", "EMNIST", (), (28, 28, 1), 0, 0, {}, reader="", loadable=False,
-                     notes="Used by DFG for LeNet-5 pre-training; split and files not yet specified.")
-STL10 = DatasetSpec("stl10", "STL-10", ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
-                                        "truck"), (96, 96, 3), 5000, 8000, {}, reader="", loadable=False)
-CINIC10 = DatasetSpec("cinic10", "CINIC-10", CIFAR10.classes, (32, 32, 3), 90000, 90000, {}, reader="",
-                      loadable=False)
+# EMNIST Digits (Cohen et al. 2017): the 10-class split DFG's LeNet-5 source most likely used. One archive holds
+# every split; the md5 is the one torchvision's EMNIST class checks. The reader takes the digits split and turns
+# the images upright (the files store each image transposed relative to MNIST).
+EMNIST = DatasetSpec(
+    name="emnist",
+    title="EMNIST Digits",
+    classes=tuple(str(d) for d in range(10)),
+    image_shape=(28, 28, 1),
+    n_train=240000,
+    n_test=40000,
+    reader="emnist_digits",
+    aliases=("emnist-digits", "emnist_digits"),
+    notes="Only the Digits split is read; images are transposed to MNIST's orientation.",
+    files={"archive": FileSpec("gzip.zip", "emnist", ("https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",),
+                               "58c8d27c78d21e728a6bc7b3cc06412e")},
+)
+# STL-10's binary release: 5,000 labelled training and 8,000 test images of 96x96 (the unlabelled part is unused).
+STL10 = DatasetSpec(
+    name="stl10",
+    title="STL-10",
+    classes=("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"),
+    image_shape=(96, 96, 3),
+    n_train=5000,
+    n_test=8000,
+    reader="stl10",
+    aliases=("stl-10", "stl"),
+    files={"archive": FileSpec("stl10_binary.tar.gz", "stl10",
+                               ("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",),
+                               "91f7769df0f17e558f3565bffb0c7dfb")},
+)
+# CINIC-10 is distributed as PNG folders (train/valid/test, 9,000 per class each). No checksum of the archive is
+# published, so the registry cannot verify it: readers.read_image_folder reads an extracted copy in sorted order.
+CINIC10 = DatasetSpec("cinic10", "CINIC-10", CIFAR10.classes, (32, 32, 3), 90000, 90000, {}, reader="image_folder",
+                      loadable=False, aliases=("cinic-10", "cinic"),
+                      notes="read an extracted copy with shared_data.readers.read_image_folder(<root>/train); "
+                            "archive https://datashare.ed.ac.uk/handle/10283/3192 (no published checksum)")
 CELEBA = DatasetSpec("celeba", "CelebA (hair colour, 64x64)",
                      ("Blond_Hair", "Black_Hair", "Bald", "Brown_Hair", "Gray_Hair"), (64, 64, 3), 0, 0, {},
                      reader="", loadable=False, imbalanced_profile=CELEBA_PROFILE,

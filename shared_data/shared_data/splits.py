@@ -85,12 +85,22 @@ def _class_counts(y: np.ndarray, num_classes: int) -> list[int]:
 
 
 def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, ir: float | None = None,
-                counts: list[int] | None = None, data_root=None, mirrors=None, download: bool = True) -> Split:
-    """Draw a split in memory from the verified official files."""
+                counts: list[int] | None = None, data_root=None, mirrors=None, download: bool = True,
+                minority: int | None = None) -> Split:
+    """Draw a split in memory from the verified official files (``minority``: the ``dfg`` protocol only)."""
     spec = get(dataset)
-    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts)
+    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts, minority=minority)
     ds = load_dataset(spec.name, data_root, mirrors, download=download)
-    idx_train, idx_test = protocols.select(protocol, ds.y_train, ds.y_test, resolved, int(split_seed))
+    dfg = None
+    if protocol == "dfg" and imbalance == 1:
+        if counts is None:
+            ir, m = protocols.dfg_params(spec, ir, minority)
+            resolved, chosen, n_maj = protocols.dfg_counts(ds.y_train, spec.num_classes,
+                                                           protocols.DFG_N_MAJ.get(spec.name), ir, m, int(split_seed))
+            dfg = {"ir": ir, "minority": m, "n_maj": n_maj, "minority_classes": chosen}
+        idx_train, idx_test = protocols.dfg_indices(ds.y_train, resolved), np.arange(len(ds.y_test))
+    else:
+        idx_train, idx_test = protocols.select(protocol, ds.y_train, ds.y_test, resolved, int(split_seed))
     arrays = {
         "x_train": ds.x_train[idx_train], "y_train": ds.y_train[idx_train], "idx_train": idx_train,
         "x_test": ds.x_test[idx_test], "y_test": ds.y_test[idx_test], "idx_test": idx_test,
@@ -98,7 +108,8 @@ def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1
     train_counts = _class_counts(arrays["y_train"], spec.num_classes)
     manifest = {
         "schema": MANIFEST_SCHEMA,
-        "split_id": protocols.split_id(spec.name, protocol, int(split_seed), imbalance, ir, counts),
+        "split_id": protocols.split_id(spec.name, protocol, int(split_seed), imbalance, ir, counts,
+                                       dfg and dfg["minority"]),
         "dataset": spec.name,
         "protocol": protocol,
         "split_seed": int(split_seed),
@@ -117,6 +128,8 @@ def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1
         "sources": ds.sources,
         "content_hash": content_hash(arrays),
     }
+    if dfg:
+        manifest["dfg"] = dfg
     return Split(spec.name, protocol, int(split_seed), **arrays, manifest=manifest)
 
 
@@ -258,28 +271,38 @@ def test_subset(split: Split, per_class: int) -> Split:
 
 def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, ir: float | None = None,
               counts: list[int] | None = None, data_root=None, mirrors=None, out_dir=None,
-              download: bool = True, test_per_class: int | None = None) -> Split:
+              download: bool = True, test_per_class: int | None = None, minority: int | None = None) -> Split:
     """The split every method trains on: read from ``<data_root>/splits/<split_id>`` or written there once.
 
     ``test_per_class=N`` scores on the first N test images of each class (:func:`test_subset`); the
-    contract cuts the test set, never a method.
+    contract cuts the test set, never a method. ``minority`` (and ``ir``) parameterise the ``dfg`` protocol;
+    the manifest records its minority classes.
     """
     if test_per_class is not None:
-        full = get_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, out_dir, download)
+        full = get_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, out_dir, download,
+                         minority=minority)
         return test_subset(full, test_per_class)
     spec = get(dataset)
-    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts)  # fails early when impossible
-    name = protocols.split_id(canonical_name(dataset), protocol, int(split_seed), imbalance, ir, counts)
+    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts, minority=minority)  # fails early
+    dfg_asked = None
+    if protocol == "dfg" and imbalance == 1 and counts is None:
+        ir, minority = protocols.dfg_params(spec, ir, minority)
+        dfg_asked = (ir, minority)
+    name = protocols.split_id(canonical_name(dataset), protocol, int(split_seed), imbalance, ir, counts, minority)
     target = Path(out_dir) if out_dir else default_split_dir(name, data_root)
     if (target / "manifest.json").exists():
         split = load_split(target)
         m = split.manifest
         asked = (spec.name, protocol, int(split_seed), resolved if resolved is not None else m["train_counts"])
         found = (m["dataset"], m["protocol"], m["split_seed"], m["train_counts"])
+        if dfg_asked is not None:
+            recorded = m.get("dfg", {})
+            asked, found = asked + (dfg_asked,), found + ((recorded.get("ir"), recorded.get("minority")),)
         if asked != found:
             raise DataError(f"{target} holds {found[:3]} with counts {found[3]}, not the requested split; "
                             f"delete it to have it written again")
         return split
-    split = build_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, download)
+    split = build_split(dataset, protocol, split_seed, imbalance, ir, counts, data_root, mirrors, download,
+                        minority)
     write_split(split, target)
     return load_split(target)

@@ -38,6 +38,7 @@ def test_v1_records_are_upgraded_and_their_folders_renamed(tmp_path):
     assert (new_a["variant"], new_a["faithful"], new_a["fixes"], new_a["eval_subset"], new_a["paper_method"]) == \
         ("toy+ce-reduction=mean", False, {"ce_reduction": "mean"}, 50, "TOY")
     assert (new_a["device"], new_a["framework"]) == ("cpu: X (2 cores)", "numpy (tensorflow backend)")
+    assert new_a["migrated_from"] == "shared_data/result/v1"
     new_b = json.loads((results / "toy" / names[0] / "result.json").read_text())
     assert (new_b["variant"], new_b["faithful"], new_b["paper_method"], new_b["eval_subset"]) == \
         ("baseline", True, None, "full")

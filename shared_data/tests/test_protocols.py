@@ -65,3 +65,36 @@ def test_split_ids_are_stable_and_readable():
     assert protocols.split_id("cifar10", "exp", 1, ir=50) == "cifar10-exp-ir50-s1"
     assert protocols.split_id("mnist", "dgc", 2, imbalance=0) == "mnist-dgc-balanced-s2"
     assert protocols.split_id("mnist", "dgc", 2, counts=[1] * 10).startswith("mnist-dgc-counts")
+
+
+def test_torch_randperm_emulation_exact_values():
+    # torch.manual_seed(s); torch.randperm(n) on the CPU, as printed by torch 2.13 (values also checked live
+    # against torch in the torch environment: test_imsic_torch.py)
+    assert protocols.torch_cpu_randperm(10, 0).tolist() == [4, 1, 7, 5, 3, 9, 0, 8, 6, 2]
+    assert protocols.torch_cpu_randperm(5, 1).tolist() == [0, 4, 2, 3, 1]
+    assert protocols.torch_cpu_randperm(12, 42).tolist() == [6, 8, 1, 7, 0, 2, 10, 11, 4, 3, 5, 9]
+    assert protocols.torch_cpu_randperm(1, 0).tolist() == [0] and protocols.torch_cpu_randperm(0, 0).tolist() == []
+    with pytest.raises(protocols.SplitError, match="split seed"):
+        protocols.torch_cpu_randperm(10, -1)
+
+
+def test_imsic_draw_reseeds_before_every_class():
+    y = _labels([500, 400, 300, 200, 100, 90, 80, 70, 60, 50])
+    counts = [50, 40, 30, 20, 10, 5, 4, 3, 2, 1]
+    got = protocols.imsic_indices(y, counts, seed=3)
+    # per class in label order: positions in file order, the same seeded permutation rule, first n_c
+    ref = [np.flatnonzero(y == c)[protocols.torch_cpu_randperm(int(np.sum(y == c)), 3)[:n]]
+           for c, n in enumerate(counts)]
+    np.testing.assert_array_equal(got, np.concatenate(ref))
+    assert np.bincount(y[got]).tolist() == counts and len(np.unique(got)) == sum(counts)
+    # class 1 alone: re-seeding means its draw does not depend on class 0's size
+    y2 = y.copy()
+    y2[np.flatnonzero(y == 0)[:100]] = 11  # shrink class 0; class 1's positions unchanged
+    got2 = protocols.imsic_indices(np.where(y2 == 11, 99, y2), counts, seed=3)
+    np.testing.assert_array_equal(got2[y[got2] == 1], got[y[got] == 1])
+
+
+def test_imsic_protocol_only_for_its_profile():
+    assert protocols.resolve_counts(registry.MNIST, "imsic") == list(registry.GAMO_PROFILE)
+    with pytest.raises(protocols.SplitError, match="4000...40 profile"):
+        protocols.resolve_counts(registry.get("svhn"), "imsic")

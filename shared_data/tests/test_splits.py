@@ -10,6 +10,8 @@ from shared_data.fetch import DataError
 # The content hash of one reference split: the same bytes must come out of every environment
 # (the Makefile runs this suite in each of them). It changes only if the protocol or the data change.
 FASHION_GAMO_S0_HASH = "d4170b35c0a895177512ead42b062a7a521415136c21b0628042a7738df05874"
+# IMSIC's released MNIST CNN subset (split seed 0 = the original's torch.manual_seed(0) before every class).
+MNIST_IMSIC_S0_HASH = "bf393b438caaa359a4fd843a3fb43470ecc7865502f9040b20be01de9f5c963f"
 
 
 def test_fashion_gamo_split_matches_the_issue(split_root):
@@ -24,6 +26,17 @@ def test_fashion_gamo_split_matches_the_issue(split_root):
     np.testing.assert_array_equal(train_csv[:, :-1].reshape(-1, 28, 28, 1), s.x_train)
     assert s.split_hash == FASHION_GAMO_S0_HASH
     assert s.idx_train.max() < 60000 and s.manifest["unique_train_images"] < 9000  # drawn with replacement
+
+
+def test_mnist_imsic_split_matches_the_golden_hash(split_root):
+    s = splits.get_split("mnist", "imsic", 0, data_root=split_root)
+    assert s.split_id == "mnist-imsic-s0"
+    assert s.train_counts == [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
+    assert s.manifest["unique_train_images"] == 9000 and len(s.y_test) == 10000
+    assert s.idx_test.tolist() == list(range(10000))
+    # classes in label order, each in its randperm order (not file order)
+    assert (np.diff(s.y_train) >= 0).all() and s.idx_train[:5].tolist() == [11911, 14282, 7978, 50311, 27148]
+    assert s.split_hash == MNIST_IMSIC_S0_HASH
 
 
 def test_dgc_split_on_mnist_uses_the_full_test_set(split_root):

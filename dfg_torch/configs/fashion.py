@@ -1,0 +1,17 @@
+"""Fashion-MNIST, protocol dfg, IR 40 (2 majority x 6000 + 8 minority x 150 = 13,200), LeNet-5 source.
+
+    python run.py --dataset fashion --model {dfg,original,fine-tuning,delta} --split-seed {0,1,2} --budget full
+
+Paper (official README table, F-MNIST column, top-1 %): ORIGINAL 77.13 +- 3.24, FINE-TUNING 75.39 +- 3.54,
+DELTA 78.91 +- 2.27, DFG 82.65 +- 0.28.
+Expected runtime, measured on a 2-core AMD EPYC shared with other jobs (load average 7-8), one thread:
+model dfg 0.9 s per step (bench.py), so full (40,000 steps) about 10 h and quick (4,000) about 1 h there,
+roughly a third of that on idle cores (not measured); model original, quick: 368 s of training (best test
+accuracy 73.13 % on split seed 0), full about 1 h. Smoke: seconds per stage.
+"""
+BUDGETS = {
+    "full": {},
+    "quick": {"steps": 4000, "checkpoint_every": 1000},
+    "smoke": {"steps": 6, "eval_every": 2, "checkpoint_every": 3, "step_for_6": 4, "e_loss_for_6": 1e9,
+              "source": {"steps": 60}, "train_fc": {"epochs": 1}},
+}

@@ -1,0 +1,116 @@
+"""GAMO-specific checks of ``run.py`` runs on real MNIST (the shared contract of every run folder is checked by
+the repository's tests/test_contract.py): the evaluation schedule in metrics.jsonl, the relabel map, the
+pictures, publishing, a resumed CLI run, one-line errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shared_data import records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_py(*args, timeout=300):
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("data"))
+
+
+def _needs_mnist():
+    from shared_data.fetch import DataError, fetch_dataset
+
+    try:
+        fetch_dataset("mnist", None, None, download=False)
+    except DataError as exc:
+        pytest.skip(f"MNIST not available offline: {exc}")
+
+
+def _evals(run, split):
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in lines if r.get("kind") == "eval" and r["split"] == split]
+
+
+def test_smoke_run_evaluates_on_gamo_schedule_and_publishes(tmp_path, data_root):
+    _needs_mnist()
+    p = run_py("--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+               "--no-progress")
+    assert p.returncode == 0, p.stderr[-2000:]
+    run = tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 0, "smoke", variant="gamo")
+    result = records.validate_result(json.loads((run / "result.json").read_text()))
+    assert (result["variant"], result["faithful"], result["fixes"]) == ("gamo", True, {})
+    assert result["paper_method"] == "GAMO" and result["eval_subset"] == "full"
+    assert result["framework"].startswith("tensorflow ") and "keras 3" in result["framework"]
+    assert result["extra"]["relabel_order"] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]  # ascending training count
+    # the original evaluates when step % period == 0 (before the step += 2), then once at the end
+    for split in ("test", "train"):
+        assert [r["step"] for r in _evals(run, split)] == [0, 20, 40]
+    last = _evals(run, "test")[-1]
+    assert last["metrics"]["acsa"] == pytest.approx(result["metrics"]["acsa"])
+    assert np.asarray(last["tpr_relabelled"]) == pytest.approx(np.asarray(last["per_class_recall"])[::-1])
+    with np.load(run / "predictions.npz") as z:
+        assert (z["scores"].argmax(1) == z["y_pred"]).all()
+        assert z["label_order_relabelled"].tolist() == result["extra"]["relabel_order"]
+    for name in ("per_class_recall.png", "samples.png", "curves.png"):
+        assert (run / name).exists(), name
+    results = tmp_path / "results"
+    again = run_py("--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+                   "--publish", str(results), "--allow-dirty")
+    assert again.returncode == 0 and "finished earlier" in again.stdout, again.stderr[-2000:]
+    published = results / "gamo" / run.name
+    assert (published / "metrics.jsonl").exists()
+    assert json.loads((published / "result.json").read_text())["metrics"] == result["metrics"]
+
+
+def test_interrupted_cli_run_resumes(tmp_path, data_root):
+    _needs_mnist()
+    args = ["--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+            "--no-progress", "--model", "baseline", "--max-step", "30", "--eval-every", "10", "--save-every", "10"]
+    first = run_py(*args, "--stop-after", "10")
+    assert first.returncode == 0 and "stopped after iteration 10" in first.stdout, first.stderr[-2000:]
+    run = tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 0, "smoke", variant="baseline")
+    assert not (run / "result.json").exists()
+    second = run_py(*args)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed from state_000010.npz" in second.stdout + second.stderr
+    assert [r["step"] for r in _evals(run, "test")] == [0, 10, 20, 30]  # nothing duplicated, nothing lost
+    assert json.loads((run / "result.json").read_text())["variant"] == "baseline"
+
+
+def test_bad_input_is_a_one_line_error(tmp_path, data_root):
+    p = run_py("--dataset", "mnist", "--budget", "smoke", "--max-step", "7", "--out", str(tmp_path))
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 2 and last.startswith("error:") and "multiple of 2" in last
+    p = run_py("--dataset", "mnist", "--no-fashion-transpose", "--out", str(tmp_path))
+    assert p.returncode == 2 and "Fashion-MNIST only" in p.stderr.strip().splitlines()[-1]
+    # a corrupt checkpoint stops the run with one line that names the file
+    _needs_mnist()
+    ck = tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 0, "smoke", variant="baseline") / "checkpoints"
+    ck.mkdir(parents=True)
+    (ck / "state_000010.npz").write_bytes(b"not a checkpoint")
+    p = run_py("--dataset", "mnist", "--budget", "smoke", "--model", "baseline", "--out", str(tmp_path),
+               "--data-root", data_root, "--no-progress")
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 2 and last.startswith("error:") and "state_000010.npz" in last
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_fashion_smoke_and_gamo2pix(tmp_path, data_root):
+    base = ["--dataset", "fashion", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+            "--no-progress"]
+    p = run_py(*base)
+    assert p.returncode == 0, p.stderr[-2000:]
+    run = tmp_path / "gamo" / records.run_name("fashion", "gamo", 0, 0, "smoke", variant="gamo")
+    records.validate_result(json.loads((run / "result.json").read_text()))
+    p = run_py(*base, "--stage", "gamo2pix", "--gamo2pix-shuffle-bug")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (run / "gamo2pix+gamo2pix-shuffle-bug" / "samples.png").exists()
