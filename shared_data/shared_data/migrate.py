@@ -41,7 +41,7 @@ def upgrade(result: dict, table) -> dict:
                paper_method=paper_method_of(table, result["config"]))
     extra = result.get("extra") or {}
     if extra:  # v1 notes that pointed at documents outside the repository
-        new["extra"] = json.loads(re.sub(r" \(spec section [0-9.]+\)", "", json.dumps(extra)))
+        new["extra"] = json.loads(re.sub(r" \(spec[ ]section [0-9.]+\)", "", json.dumps(extra)))
     per_class = extra.get("test_subset_per_class", result["config"].get("test_subset_per_class"))
     new["eval_subset"] = int(per_class) if per_class else "full"
     device, _, backend = result["device"].partition(", ")
