@@ -316,6 +316,7 @@ class Trainer:
             if interrupt_after_epoch is not None and epoch + 1 >= interrupt_after_epoch and not last:
                 self.log(f"stopping after epoch {epoch + 1} (--interrupt-after-epoch)")
                 return None
+        self._defer_stop = False
         self.save_samples()
         return {"wall_time_s": elapsed()}
 
