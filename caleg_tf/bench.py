@@ -31,7 +31,7 @@ TEST_SIZE = {"mnist": 10000, "fashion": 10000, "cifar10": 10000, "svhn": 26032}
 
 
 def forward_macs(cfg: dict) -> dict:
-    """Multiply-accumulates of one image's forward pass through E, G and D (spec section 4.2 shapes)."""
+    """Multiply-accumulates of one image's forward pass through E, G and D (the layer shapes of models.py)."""
     h, w, c = cfg["image_shape"]
     k2 = cfg["conv_filters_dim"] ** 2
 
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
             steps = (c["phase2_steps_per_epoch"] if phase2 and c["phase2_steps_per_epoch"] else c["steps_per_epoch"])
             steps = steps or n_batches
             p2, warm = (p2 + steps, warm) if phase2 else (p2, warm + steps)
-            ev += min(n_test, c["eval_limit"] or n_test)
+            ev += min(n_test, c["test_per_class"] * c["num_classes"] if c["test_per_class"] else n_test)
         return warm, p2, ev, c["e_pretrain_steps"], c["epochs"]
 
     flops_per = {"phase1": 2 * macs["phase1"], "phase2": 2 * macs["phase2"]}

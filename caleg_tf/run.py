@@ -3,6 +3,7 @@
 no paper could be located), ported to TF1 graph code on ``tf.compat.v1``.
 
     python run.py --dataset {mnist,fashion,cifar10,svhn} --imbalance 1 --aug-rate R [--seeds 1,2,3,4,5]
+    python run.py --dataset mnist --budget quick --seeds 1,2,3 --grid fix_grid.txt   # every variant of a grid
 
 As in the original, ``--seeds`` trains one fresh model per seed s on the imbalanced subset drawn with seed s
 (split seed = training seed = s), one run folder each. Without it one run uses --split-seed and --seed.
@@ -11,18 +12,20 @@ Faithful by default; each flag of the "fixes" group switches one documented corr
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shared_data import cli, records, splits  # noqa: E402
+from shared_data import cli, records, splits, variants  # noqa: E402
 from shared_data.fetch import DataError  # noqa: E402
 from shared_data.metrics import summary_line  # noqa: E402
 from shared_data.protocols import SplitError  # noqa: E402
 from shared_data.registry import UnknownDatasetError  # noqa: E402
 
-from configs import FIXES, get_config  # noqa: E402
+from configs import get_config  # noqa: E402
+from fixes import FIXES, variant_of  # noqa: E402
 
 DATASETS = ("mnist", "fashion", "svhn", "cifar10")
 
@@ -38,26 +41,12 @@ def parse_args(argv=None):
     o.add_argument("--seeds", default=None,
                    help="comma-separated seeds, e.g. 1,2,3,4,5 (the original's loop): one run per seed, with split "
                         "seed = training seed = s. Overrides --split-seed/--seed")
-    f = p.add_argument_group("fixes (all off = the released code's behaviour; see README 'Fix flags')")
-    f.add_argument("--train-classifier-phase2", action="store_true", help="#1 keep training C after the warm-up")
-    f.add_argument("--classify-generated", action="store_true", help="#2 add CE(C(z_gen), y_gen) to C's objective")
-    f.add_argument("--ce-reduction", choices=("sum", "mean"), default="sum", help="#3 classifier CE over the batch")
-    f.add_argument("--gp-real-resample", action="store_true", help="#4 r > 1: draw B' real rows for the GP")
-    f.add_argument("--separate-optimizers", action="store_true", help="#5 one Adam per minimise op")
-    f.add_argument("--no-eval-noise", action="store_true", help="#6 no input noise at evaluation")
-    f.add_argument("--refit-real-only", action="store_true", help="#7 refit the Gaussians on real codes only")
-    f.add_argument("--cov-ridge", type=float, default=0.0, help="#8 add eps*I to each covariance (default 0)")
-    f.add_argument("--critic-use-d-config", action="store_true", help="#9 build D from d_num_filters/d_num_layers")
-    f.add_argument("--reshuffle-each-epoch", action="store_true",
-                   help="#10 new batch order between epochs (the first keeps the loader's order)")
-    f.add_argument("--report-epoch", type=int, default=None, help="#11 report this epoch (1-based), not the last")
-    f.add_argument("--val-fraction", type=float, default=0.0,
-                   help="#11 hold out this stratified fraction of the training subset and report the epoch with "
-                        "the best validation ACSA")
+    variants.add_arguments(p, FIXES, title="fixes (all off = the released code's behaviour; README 'Fixes')")
     x = p.add_argument_group("run control")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
-    x.add_argument("--publish", default=None, metavar="RESULTS",
-                   help="copy each finished seed's result.json to RESULTS/caleg/<run name>/ as soon as it finishes")
+    x.add_argument("--grid", default=None, metavar="FILE",
+                   help="run every line of FILE (extra flags; '-' for none; '#' starts a comment) one after "
+                        "another, each with the other flags of this command, e.g. fix_grid.txt")
     x.add_argument("--stop-after-epoch", type=int, default=None,
                    help="stop (as if interrupted) once this many epochs are checkpointed; re-run to resume")
     return p.parse_args(argv)
@@ -72,52 +61,95 @@ def seed_list(args):
         raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
     if not seeds:
         raise ValueError("--seeds is empty")
+    if min(seeds) < 0:
+        raise ValueError(f"--seeds takes non-negative integers, got {args.seeds!r}")
     return [(s, s) for s in seeds]
 
 
 def build_config(args) -> dict:
-    fixes = {k: getattr(args, k) for k in FIXES}
-    return get_config(args.dataset, args.budget, aug_rate=args.aug_rate, **fixes)
+    return get_config(args.dataset, args.budget, aug_rate=args.aug_rate, **variants.values(args, FIXES))
+
+
+def grid_lines(path) -> list[list[str]]:
+    """The variants of a grid file: one line of extra flags each ("-": none; "#" starts a comment)."""
+    lines = []
+    for line in Path(path).read_text().splitlines():
+        flags = line.split("#", 1)[0].strip()
+        if flags:
+            lines.append([] if flags == "-" else shlex.split(flags))
+    if not lines:
+        raise ValueError(f"{path}: no variant line")
+    return lines
+
+
+def without_grid(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--grid":
+            skip = True
+        elif not a.startswith("--grid="):
+            out.append(a)
+    return out
+
+
+def commands(argv=None) -> list[argparse.Namespace]:
+    """The runs one command line asks for: itself, or one per line of its --grid file (all parsed, and
+    their configs resolved, before anything trains)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.grid is None:
+        todo = [args]
+    else:
+        todo = [parse_args(without_grid(argv) + extra) for extra in grid_lines(args.grid)]
+    for a in todo:
+        build_config(a)
+        seed_list(a)
+    return todo
+
+
+def run_one(args) -> list[dict]:
+    from caleg.train import Trainer
+
+    cfg = build_config(args)
+    variant = variant_of(cfg)
+    results = []
+    for split_seed, seed in seed_list(args):
+        split = splits.get_split(args.dataset, args.protocol, split_seed, imbalance=args.imbalance, ir=args.ir,
+                                 data_root=args.data_root, mirrors=args.mirror, test_per_class=cfg["test_per_class"])
+        name = records.run_name(args.dataset, args.protocol, split_seed, seed, args.budget, variant=variant.name,
+                                tag="balanced" if args.imbalance == 0 else None)
+        run_cfg = dict(cfg, protocol=args.protocol, imbalance=args.imbalance, ir=args.ir, split_seed=split_seed,
+                       seed=seed, split_id=split.split_id, split_hash=split.split_hash)
+        run = records.RunDir.create(args.out, "caleg", name, run_cfg)
+        if run.is_complete():
+            print(f"{run.path}: finished earlier, reporting its result")
+        result = Trainer(cfg, split, run, seed, progress=not args.no_progress,
+                         stop_after_epoch=args.stop_after_epoch).train()
+        results.append(result)
+        if args.publish:
+            print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
+        print(f"{run.path}  epoch {result.get('extra', {}).get('reported_epoch')}: "
+              f"{summary_line(result['metrics'])}")
+    if len(results) > 1:
+        import numpy as np
+
+        acsa = np.array([r["metrics"]["acsa"] for r in results])
+        print(f"{variant.name}: ACSA over {len(acsa)} seeds: {acsa.mean():.4f} +- {acsa.std():.4f}")
+    return results
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    cli.sigterm_as_interrupt()  # a stop by a scheduler or `kill` checkpoints like Ctrl-C
     try:
-        seeds = seed_list(args)  # checked before TensorFlow is imported
-        cfg = build_config(args)
-        from caleg.train import Trainer, variant_name
-
-        results = []
-        for split_seed, seed in seeds:
-            split = splits.get_split(args.dataset, args.protocol, split_seed, imbalance=args.imbalance, ir=args.ir,
-                                     data_root=args.data_root, mirrors=args.mirror)
-            variant = variant_name(cfg)
-            tag = variant.replace("caleg-", "", 1).replace("+", "-")
-            if args.imbalance == 0:
-                tag = "balanced-" + tag
-            name = records.run_name(args.dataset, args.protocol, split_seed, seed, args.budget, variant=tag)
-            run_cfg = dict(cfg, protocol=args.protocol, imbalance=args.imbalance, ir=args.ir, split_seed=split_seed,
-                           seed=seed, split_id=split.split_id, split_hash=split.split_hash)
-            run = records.RunDir.create(args.out, "caleg", name, run_cfg)
-            if run.is_complete():
-                print(f"{run.path}: finished earlier, reporting its result")
-            result = Trainer(cfg, split, run, seed, progress=not args.no_progress,
-                             stop_after_epoch=args.stop_after_epoch).train()
-            results.append(result)
-            if args.publish:
-                print(f"published {records.publish(run.path, args.publish)}")
-            print(f"{run.path}  epoch {result.get('extra', {}).get('reported_epoch')}: "
-                  f"{summary_line(result['metrics'])}")
-        if len(results) > 1:
-            import numpy as np
-
-            acsa = np.array([r["metrics"]["acsa"] for r in results])
-            print(f"ACSA over {len(acsa)} seeds: {acsa.mean():.4f} +- {acsa.std():.4f}")
+        for args in commands(argv):  # checked before TensorFlow is imported
+            run_one(args)
         return 0
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume from the last epoch checkpoint", file=sys.stderr)
         return 130
-    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
+    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

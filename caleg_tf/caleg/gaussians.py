@@ -1,4 +1,6 @@
-"""Class-aware Gaussians and the per-batch generation counts (spec section 7), in numpy.
+"""Class-aware Gaussians and the per-batch generation counts, in numpy (the original's ``set_class_ratios``,
+``biased_sample_labels`` and ``get_z_dist``: ``caleg.py`` L426-433, L492-503, L390-404 of
+anonymous184/CaLeG@096caad).
 
 The fit is done once per refit (every 5 epochs), so numpy is the right place for it; the per-step sampling
 happens in the graph from the factors computed here (``graph.py``), not with one
@@ -62,7 +64,8 @@ def fit(codes: np.ndarray, labels: np.ndarray, num_classes: int, previous=None, 
 def sampling_factor(cov: np.ndarray, ridge: float = 0.0) -> np.ndarray:
     """F with z = mu + eps @ F ~ N(mu, cov) for eps ~ N(0, I): numpy's ``multivariate_normal`` construction
     (SVD, F = sqrt(s)[:, None] * v), which also accepts the singular covariances of the first refit
-    (Faithful #8). ``ridge`` (fix ``cov_ridge``) adds ridge * I first."""
+    (the original samples them as they are, ``caleg.py`` L220). ``ridge`` (fix ``cov_ridge``) adds ridge * I
+    first."""
     cov = np.asarray(cov, dtype=np.float64)
     if ridge:
         cov = cov + ridge * np.eye(cov.shape[-1])

@@ -1,4 +1,5 @@
-"""The CaLeG graph: one build per run, every op the training loop executes (spec sections 5-7).
+"""The CaLeG graph: one build per run, every op the training loop executes (the losses and steps of the
+original's ``caleg.py`` L36-97, ``caleg_noaug.py`` for r <= 0; anonymous184/CaLeG@096caad).
 
 Per-step inputs are only a vector of training-set indices (the images live in a graph variable) and the
 generated labels y_gen (a short int vector, the same for every batch of one size). Generated codes are drawn
@@ -108,7 +109,7 @@ class CaLeGGraph:
             self.loss_gp = 0.5 * (gp_rec + gp_gen)
             self.loss_dec = self.loss_rec + ce_d_gen + ce_d_rec + self.loss_gen_w
             self.loss_disc = ce_d_x + ce_d_gen + ce_d_rec + self.loss_critic + cfg["gp_weight"] * self.loss_gp
-        else:  # caleg_noaug.py (spec section 7.4)
+        else:  # caleg_noaug.py L53-70: no generated batch, GP(x, x_rec) alone with weight 1
             self.loss_critic = tf.reduce_mean(d_w_rec) - tf.reduce_mean(d_w_x)
             self.loss_gen_w = -tf.reduce_mean(d_w_rec)
             self.loss_gp = gp_rec
@@ -148,7 +149,8 @@ class CaLeGGraph:
         def adam(name):
             return tf.train.AdamOptimizer(self.lr, beta1=cfg["beta1"], name=name)
 
-        # Faithful #5: one Adam instance, so its beta1/beta2 power accumulators advance on every apply.
+        # One Adam instance as in the original (caleg.py L91-95), so its beta1/beta2 power accumulators
+        # advance on every apply; the fix separate_optimizers makes one per op.
         shared = adam("Adam")
         opt = {k: (adam(f"Adam_{k}") if cfg["separate_optimizers"] else shared) for k in ("ae", "enc", "dec", "disc")}
         enc_step_vars = self.enc_vars + (self.cls_vars if cfg["train_classifier_phase2"] else [])
@@ -165,7 +167,7 @@ class CaLeGGraph:
         skip = {v.name for v in self.pretrain_variables}
         return [v for v in tf.global_variables() if v.name not in skip]
 
-    # -- parameter counts (spec section 4.2) --------------------------------------------------------------
+    # -- parameter counts ----------------------------------------------------------------------------------
     def parameter_counts(self) -> dict:
         def count(vs):
             return int(sum(np.prod(v.shape.as_list()) for v in vs))

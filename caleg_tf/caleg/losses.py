@@ -1,4 +1,5 @@
-"""Every loss term of spec section 5, as graph functions."""
+"""Every loss term of the original (``caleg.py`` L51-82, L113-197 of anonymous184/CaLeG@096caad), as graph
+functions."""
 from __future__ import annotations
 
 from .tfcompat import tf
@@ -51,7 +52,7 @@ def cross_entropy(logits, labels, reduction: str = "mean"):
 
 
 def gpu_style_gather(params, indices):
-    """``tf.gather`` as it behaves on GPU: rows for out-of-range indices are zeros (Faithful #4).
+    """``tf.gather`` as it behaves on GPU: rows for out-of-range indices are zeros (``caleg.py`` L163-166).
 
     On CPU ``tf.gather`` raises InvalidArgumentError for an index >= len(params); this reproduces the GPU
     result the original's r > 1 runs actually used.
@@ -63,7 +64,7 @@ def gpu_style_gather(params, indices):
 
 
 def pair_real(real, other, aug_rate: float, resample: bool = False):
-    """Real rows paired with ``other`` for a gradient-penalty interpolation (spec section 5).
+    """Real rows paired with ``other`` for a gradient-penalty interpolation (``caleg.py`` L161-171).
 
     r = 1: the real batch as it is. r < 1: the real batch shuffled and truncated to len(other). r > 1: the real
     batch gathered with a random permutation of range(len(other)); for len(other) > len(real) the

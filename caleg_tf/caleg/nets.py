@@ -1,7 +1,9 @@
-"""Encoder E, decoder G with the latent classifier C inside its scope, discriminator D (spec section 4.2).
+"""Encoder E, decoder G with the latent classifier C inside its scope, discriminator D (the original's
+``models.py``, anonymous184/CaLeG@096caad).
 
-Variable scopes are the original's, because the classifier-freeze quirk (Faithful #1) follows from them:
-C lives in ``generator/classifier`` and the encoder step updates only ``encoder/*``.
+Variable scopes are the original's, because the frozen classifier (fix ``train_classifier_phase2``) follows
+from them: C lives in ``generator/classifier`` (``models.py`` L22-23) and the encoder step updates only
+``encoder/*`` (``caleg.py`` L92).
 """
 from __future__ import annotations
 
@@ -64,8 +66,8 @@ def decoder(z, cfg: dict, training: bool):
 def discriminator(x, cfg: dict, training: bool, noise: bool = True):
     """D: noise -> conv stack -> linear to zdim -> (class logits, critic value w of shape (n, 1)).
 
-    Faithful #9: the conv stack is built from the *encoder's* e_num_filters / e_num_layers; with
-    ``critic_use_d_config`` it uses d_num_filters / d_num_layers.
+    As in the original (``models.py`` L33, L40-41) the conv stack is built from the *encoder's* e_num_filters /
+    e_num_layers; with the fix ``critic_use_d_config`` it uses d_num_filters / d_num_layers.
     """
     if cfg["critic_use_d_config"]:
         n_filters, n_layers = cfg["d_num_filters"], cfg["d_num_layers"]

@@ -1,4 +1,5 @@
-"""Layers with the original's initialisation and ``tf.contrib`` batch-norm semantics (spec section 4.1).
+"""Layers with the original's initialisation and ``tf.contrib`` batch-norm semantics (``ops.py`` of
+anonymous184/CaLeG@096caad).
 
 * linear W ~ N(0, init_std), conv filters ~ truncated N(0, init_std), transposed-conv filters ~ N(0, init_std),
   biases 0, with ``init_std = 0.0099999``;

@@ -45,7 +45,8 @@ def per_class_recall(recall, train_counts, path: Path, title: str = ""):
     _save(fig, path)
 
 
-def training_curves(log: list[dict], path: Path):
+def training_curves(log: list[dict], test_evals: list[dict], path: Path):
+    """Losses of the training lines and test metrics of the evaluation lines of metrics.jsonl, per epoch."""
     ep = [r["epoch"] + 1 for r in log]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3))
     for key in ("loss_rec", "loss_mmd", "loss_ce", "loss_dec", "loss_disc"):
@@ -54,7 +55,8 @@ def training_curves(log: list[dict], path: Path):
     a.set_xlabel("epoch")
     a.legend(fontsize=7)
     for key in ("acsa", "gmacro_dgc", "accuracy"):
-        b.plot(ep, [r["test"][key] for r in log], label=f"test {key}", marker=".")
+        b.plot([r["epoch"] + 1 for r in test_evals], [r["metrics"][key] for r in test_evals], label=f"test {key}",
+               marker=".")
     b.set_xlabel("epoch")
     b.set_ylim(0, 1)
     b.legend(fontsize=7)

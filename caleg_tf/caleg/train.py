@@ -1,4 +1,5 @@
-"""Training loop of spec section 6.2: encoder pretraining, warm-up, refits, three-execution phase 2.
+"""The original's training loop (``CaLeG.train``, ``caleg.py`` L266-372 of anonymous184/CaLeG@096caad):
+encoder pretraining, the joint-autoencoder warm-up, class-Gaussian refits, the three-execution phase 2.
 
 ``train(cfg, split, run, seed)`` trains one model on one split into one run folder and returns the
 ``result.json`` record. Re-running the same command resumes from the last epoch checkpoint; a finished run
@@ -18,6 +19,8 @@ from tqdm import tqdm
 from shared_data import metrics as sd_metrics
 from shared_data import records
 
+from fixes import PAPER_METHOD, variant_of
+
 from . import gaussians, plots
 from .graph import CaLeGGraph
 from .tfcompat import tf
@@ -31,10 +34,14 @@ class Interrupted(Exception):
 
 def device_name() -> str:
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"gpu: {details.get('device_name', gpus[0].name)}"
-    return records.describe_cpu()
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return records.describe_device(names or None)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def legacy_numpy_rng(split_seed: int, n_train: int) -> np.random.RandomState:
@@ -73,9 +80,7 @@ class Trainer:
         self.n_batches = math.ceil(self.n / self.batch)
         self.weights = gaussians.class_weights(self.train_counts)
         self._y_gen = {}
-        limit = cfg["eval_limit"]
-        self.x_test = split.x_test[:limit] if limit else split.x_test
-        self.y_test = split.y_test[:limit] if limit else split.y_test
+        self.x_test, self.y_test = split.x_test, split.y_test  # the smoke budget's cut is the split's own
 
     # -- schedule --------------------------------------------------------------------------------------
     def steps_in_epoch(self, epoch: int) -> int:
@@ -223,19 +228,22 @@ class Trainer:
                   "accepted_generated": n_accepted, "pooled_generated": int(len(self.epoch_codes[3]))}
         if hasattr(self, "pretrain_log") and epoch == 0:
             record.update(self.pretrain_log)
+        self.run.log_metrics(record)
+        # The original evaluates the test set after every epoch (caleg.py L355); so does the port, and the
+        # report rule (_finish) picks one epoch's record afterwards.
         logits = self._predict(self.x_test)
         pred = logits.argmax(1)
         m = sd_metrics.compute(self.y_test, pred, train_counts=self.split.train_counts,
                                num_classes=self.num_classes)
-        record["test"] = {k: m[k] for k in sd_metrics.SCALAR_METRICS}
-        record["test_per_class_recall"] = m["per_class_recall"]
+        records.atomic_save_npz(self.run.path / "epochs" / f"epoch{epoch:03d}.npz", y_pred=pred.astype(np.int16),
+                                logits=logits.astype(np.float32))
+        self.run.log_eval(split="test", metrics={k: m[k] for k in sd_metrics.SCALAR_METRICS}, epoch=epoch,
+                          phase=record["phase"], per_class_recall=m["per_class_recall"])
         if self.x_val is not None:
             mv = sd_metrics.compute(self.y_val, self._predict(self.x_val).argmax(1),
                                     train_counts=self.train_counts, num_classes=self.num_classes)
-            record["val"] = {k: mv[k] for k in sd_metrics.SCALAR_METRICS}
-        records.atomic_save_npz(self.run.path / "epochs" / f"epoch{epoch:03d}.npz", y_pred=pred.astype(np.int16),
-                                logits=logits.astype(np.float32))
-        self.run.log_metrics(record)
+            self.run.log_eval(split="val", metrics={k: mv[k] for k in sd_metrics.SCALAR_METRICS}, epoch=epoch,
+                              phase=record["phase"])
         if self.progress:
             tqdm.write(f"epoch {epoch + 1}: {dt:.0f}s, {record['s_per_step']:.2f} s/step, "
                        f"test {sd_metrics.summary_line(m)}")
@@ -295,62 +303,53 @@ class Trainer:
     # -- result ------------------------------------------------------------------------------------------
     def _finish(self, wall: float) -> dict:
         cfg = self.cfg
-        log = self.run.read_metrics()
+        train_log, evals = split_log(self.run.read_metrics())
         if cfg["val_fraction"] > 0:
-            best = max(log, key=lambda r: (r["val"]["acsa"], -r["epoch"]))  # first epoch with the best val ACSA
+            val = evals.get("val", [])
+            best = max(val, key=lambda r: (r["metrics"]["acsa"], -r["epoch"]))  # first epoch with the best ACSA
             chosen, how = best["epoch"], "best validation ACSA"
         elif cfg["report_epoch"]:
             chosen, how = int(cfg["report_epoch"]) - 1, "report_epoch"
-            if not 0 <= chosen < len(log):
-                raise ValueError(f"report_epoch {cfg['report_epoch']} is outside 1..{len(log)}")
+            if not 0 <= chosen < len(train_log):
+                raise ValueError(f"report_epoch {cfg['report_epoch']} is outside 1..{len(train_log)}")
         else:
-            chosen, how = log[-1]["epoch"], "last epoch (faithful)"
+            chosen, how = train_log[-1]["epoch"], "last epoch (faithful)"
         with np.load(self.run.path / "epochs" / f"epoch{chosen:03d}.npz") as f:
             pred, logits = f["y_pred"].astype(np.int64), f["logits"]
-        m = sd_metrics.compute(self.y_test, pred, scores=logits, train_counts=self.split.train_counts,
+        probs = softmax(logits)  # the original's hdf5 `probability` held C's raw logits; both are kept
+        m = sd_metrics.compute(self.y_test, pred, scores=probs, train_counts=self.split.train_counts,
                                num_classes=self.num_classes)
-        self.run.save_predictions(y_true=self.y_test, y_pred=pred, scores=logits, epoch=chosen)
+        self.run.save_predictions(y_true=self.y_test, y_pred=pred, scores=probs, logits=logits,
+                                  epoch=np.int64(chosen))
         plots.per_class_recall(m["per_class_recall"], self.split.train_counts, self.run.path / "per_class_recall.png",
                                title=f"CaLeG {self.split.dataset}, epoch {chosen + 1}: ACSA {m['acsa']:.4f}")
-        plots.training_curves(log, self.run.path / "curves.png")
-        phase2 = [r for r in log if r["phase"] == 2]
-        extra = {"reported_epoch": chosen + 1, "report_rule": how, "epochs_run": len(log),
-                 "test_images_evaluated": int(len(self.y_test)),
-                 "test_subsampled": bool(cfg["eval_limit"]),
-                 "s_per_step_phase1": float(np.mean([r["s_per_step"] for r in log if r["phase"] == 1] or [np.nan])),
+        plots.training_curves(train_log, evals.get("test", []), self.run.path / "curves.png")
+        phase1 = [r for r in train_log if r["phase"] == 1]
+        phase2 = [r for r in train_log if r["phase"] == 2]
+        extra = {"reported_epoch": chosen + 1, "report_rule": how, "epochs_run": len(train_log),
+                 "s_per_step_phase1": float(np.mean([r["s_per_step"] for r in phase1] or [np.nan])),
                  "s_per_iteration_phase2": float(np.mean([r["s_per_step"] for r in phase2] or [np.nan])),
                  "parameter_counts": self.g.parameter_counts(),
                  # the intra-op count sets the summation order: runs pair digit for digit only at equal counts
                  "tf_threads": {"intra_op": os.environ.get("TF_NUM_INTRAOP_THREADS", "default (one per core)"),
                                 "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS", "default")}}
-        variant = variant_name(cfg)
-        result = records.make_result(method="caleg", framework=f"tensorflow {tf.__version__} (tf.compat.v1 graph)",
-                                     split=self.split, seed=self.seed, budget=cfg["budget"], device=device_name(),
-                                     wall_time_s=wall, metrics=m, config=cfg, variant=variant, extra=extra)
-        result["n_test"] = int(len(self.y_test))  # smoke evaluates a prefix of the test set (extra.test_subsampled)
+        result = records.make_result(method="caleg", framework=framework_name(), split=self.split, seed=self.seed,
+                                     budget=cfg["budget"], device=device_name(), wall_time_s=wall, metrics=m,
+                                     config=cfg, variant=variant_of(cfg), paper_method=PAPER_METHOD, extra=extra)
         self.run.write_result(result)
         return result
 
 
-FIX_TAGS = {"train_classifier_phase2": "tc2", "classify_generated": "cg", "gp_real_resample": "gprs",
-            "separate_optimizers": "sepopt", "no_eval_noise": "noevn", "refit_real_only": "rro",
-            "critic_use_d_config": "dcfg", "reshuffle_each_epoch": "shuf"}
+def framework_name() -> str:
+    return records.framework_version("tensorflow") + " (tf.compat.v1 graph)"
 
 
-def fix_tags(cfg: dict) -> list[str]:
-    tags = [t for k, t in FIX_TAGS.items() if cfg[k]]
-    if cfg["ce_reduction"] != "sum":
-        tags.append(f"ce{cfg['ce_reduction']}")
-    if cfg["cov_ridge"]:
-        tags.append(f"ridge{cfg['cov_ridge']:g}")
-    if cfg["report_epoch"]:
-        tags.append(f"rep{cfg['report_epoch']}")
-    if cfg["val_fraction"]:
-        tags.append(f"val{cfg['val_fraction']:g}")
-    return tags
-
-
-def variant_name(cfg: dict) -> str:
-    """``caleg-r1`` (faithful), ``caleg-noaug`` (aug rate <= 0), plus ``+tag`` per fix switched on."""
-    base = f"caleg-r{cfg['aug_rate']:g}" if cfg["aug_rate"] > 0 else "caleg-noaug"
-    return "+".join([base] + fix_tags(cfg))
+def split_log(log: list[dict]):
+    """metrics.jsonl's training lines (one per epoch) and its evaluation lines by split ({"test": [...]})."""
+    train, evals = [], {}
+    for r in log:
+        if r.get("kind") == "eval":
+            evals.setdefault(r["split"], []).append(r)
+        else:
+            train.append(r)
+    return train, evals

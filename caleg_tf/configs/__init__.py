@@ -7,23 +7,14 @@ from __future__ import annotations
 import copy
 import importlib
 
+from shared_data import variants
+
+from fixes import FIXES
+
 DATASET_MODULES = {"mnist": "mnist", "fashion": "fashion", "cifar10": "cifar10", "svhn": "svhn"}
 
-# Faithful defaults of the spec's "Faithful by default" list; each key switches one correction on.
-FIXES = {
-    "train_classifier_phase2": False,  # #1: C also updated by the encoder step from epoch 5 on
-    "classify_generated": False,  # #2: CE(C(z_gen), y_gen) added to the classifier objective
-    "ce_reduction": "sum",  # #3: "mean" for a batch-mean classifier CE
-    "gp_real_resample": False,  # #4: r > 1: B' real rows drawn with replacement for GP(x, G(z_gen))
-    "separate_optimizers": False,  # #5: one Adam per minimise op
-    "no_eval_noise": False,  # #6: no input noise at evaluation
-    "refit_real_only": False,  # #7: refit the Gaussians on real codes only
-    "cov_ridge": 0.0,  # #8: add eps * I to every covariance before sampling
-    "critic_use_d_config": False,  # #9: build D from d_num_filters / d_num_layers
-    "reshuffle_each_epoch": False,  # #10: new batch order between epochs (the first keeps the loader's)
-    "report_epoch": None,  # #11: report this epoch (1-based) instead of the last
-    "val_fraction": 0.0,  # #11: hold out this stratified fraction of the training subset; report best-val epoch
-}
+# Every fix key with its faithful default (the released code's behaviour), from the one table in fixes.py.
+FIX_DEFAULTS = variants.values({}, FIXES)
 
 # What each budget changes. Same networks, losses and weights in every budget.
 #   epochs           number of training epochs
@@ -32,7 +23,8 @@ FIXES = {
 #                    so consecutive short epochs still visit every image
 #   phase2_steps_per_epoch  the same for phase-2 epochs only (None: steps_per_epoch)
 #   e_pretrain_steps cap on encoder pretraining steps (stops early at loss < 0.1 in every budget)
-#   eval_limit       test images evaluated (None: the full test set)
+#   test_per_class   evaluate on the first N test images of each class (None: the full test set); the cut is
+#                    made by shared_data.splits (test_per_class=), which records it in the split and result
 BUDGETS = {
     "full": {},
     # One MNIST/Fashion run in roughly 20 minutes on 2 idle CPU cores (README, "Budgets"): at most 5
@@ -42,7 +34,7 @@ BUDGETS = {
     "quick": {"epochs": 3, "refit_every": 1, "e_pretrain_steps": 5,
               "phase2_steps_per_epoch": {"mnist": 25, "fashion": 25, "cifar10": 50, "svhn": 50}},
     "smoke": {"epochs": 2, "refit_every": 1, "steps_per_epoch": 2, "batch_size": 20, "e_pretrain_steps": 2,
-              "e_pretrain_sample_size": 200, "eval_limit": 500},
+              "e_pretrain_sample_size": 200, "test_per_class": 50},
 }
 
 
@@ -52,9 +44,9 @@ def get_config(dataset: str, budget: str = "full", aug_rate: float = 1.0, **over
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; known: {', '.join(BUDGETS)}")
     cfg = copy.deepcopy(importlib.import_module(f"{__name__}.{DATASET_MODULES[dataset]}").CONFIG)
-    cfg.update(copy.deepcopy(FIXES))
+    cfg.update(copy.deepcopy(FIX_DEFAULTS))
     cfg.update({"aug_rate": float(aug_rate), "budget": budget, "epochs": cfg["epoch_num"], "steps_per_epoch": None,
-                "phase2_steps_per_epoch": None, "eval_limit": None, "eval_batch_size": 500})
+                "phase2_steps_per_epoch": None, "test_per_class": None, "eval_batch_size": 500})
     for key, value in BUDGETS[budget].items():
         cfg[key] = value[dataset] if isinstance(value, dict) else value
     unknown = sorted(set(overrides) - set(cfg))

@@ -1,6 +1,8 @@
-"""CIFAR-10 (``config_cifar10``), GAMO's counts 4500 ... 80 (IR 56.25) drawn with the DGC procedure.
+"""CIFAR-10 (``config_cifar10``, ``configs.py`` L3-39 of anonymous184/CaLeG@096caad), GAMO's counts
+4500 ... 80 (IR 56.25) drawn with the DGC procedure (``dataset.py`` L16).
 
-Full budget: ``make reproduce-caleg-cifar10`` (needs cifar-10-python.tar.gz, not in the offline mirror).
+Full budget: ``make reproduce-caleg-cifar10`` (not run yet; needs cifar-10-python.tar.gz, not in the offline
+mirror).
 """
 CONFIG = {
     "dataset": "cifar10",

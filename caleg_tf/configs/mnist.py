@@ -1,7 +1,10 @@
-"""MNIST (``config_mnist`` of the original configs.py). DGC protocol counts 4000 ... 40 (IR 100).
+"""MNIST (``config_mnist``, ``configs.py`` L46-84 of anonymous184/CaLeG@096caad). DGC protocol counts
+4000 ... 40 (IR 100).
 
-Full budget: ``make reproduce-caleg-mnist`` (5 seeds x 50 epochs; GPU work, see README for the predicted
-time). No published CaLeG number exists; DGC's same-protocol MNIST ACSA is .9480 (context only).
+Full budget: ``make reproduce-caleg-mnist`` (5 seeds x 50 epochs; not run yet). Quick budget:
+``make reproduce-caleg-mnist-quick``, 733-1410 s per seed on 2-core CPUs, test ACSA 0.883-0.897 per seed (the
+faithful records in results/caleg/). No published CaLeG number exists; DGC's table on the same protocol
+(paper_tables/dgc_cvpr2020.csv) is context only.
 """
 CONFIG = {
     "dataset": "mnist",
@@ -18,7 +21,7 @@ CONFIG = {
     "e_num_layers": 4,
     "g_num_filters": 1024,
     "g_num_layers": 3,
-    "d_num_filters": 512,  # never read by the original (Faithful #9); used with critic_use_d_config
+    "d_num_filters": 512,  # never read by the original (models.py L33, L40); used with critic_use_d_config
     "d_num_layers": 4,
     "init_std": 0.0099999,
     "noise_std": 0.01,

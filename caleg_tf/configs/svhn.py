@@ -1,7 +1,8 @@
-"""SVHN (``config_SVHN``): a copy of CIFAR-10's config with 80 epochs. DGC protocol, counts 4500 ... 80.
+"""SVHN (``config_SVHN``): a copy of CIFAR-10's config with 80 epochs (``configs.py`` L41-44 of
+anonymous184/CaLeG@096caad). DGC protocol, counts 4500 ... 80.
 
-Full budget: ``make reproduce-caleg-svhn`` (needs train_32x32.mat / test_32x32.mat, not in the offline
-mirror). DGC's same-protocol SVHN ACSA is .7493 (context only).
+Full budget: ``make reproduce-caleg-svhn`` (not run yet; needs train_32x32.mat / test_32x32.mat, not in the
+offline mirror). DGC's table on the same protocol (paper_tables/dgc_cvpr2020.csv) is context only.
 """
 import copy
 

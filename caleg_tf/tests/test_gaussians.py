@@ -1,4 +1,5 @@
-"""Class Gaussians and generation counts (spec section 7) against hand-derived values and numpy."""
+"""Class Gaussians and generation counts (the original's caleg.py L390-404, L426-433, L492-503) against
+hand-derived values and numpy."""
 import numpy as np
 import pytest
 

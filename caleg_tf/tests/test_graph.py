@@ -1,6 +1,6 @@
 """The assembled graph on narrow networks (same code, 32-wide instead of 1024): which variables each step
-updates (Faithful #1, #5), the in-graph class-Gaussian sampler, and the discriminator step for r < 1, r = 1
-and r > 1 (Faithful #4)."""
+updates (the original's frozen classifier and shared Adam, caleg.py L88-95), the in-graph class-Gaussian
+sampler, and the discriminator step for r < 1, r = 1 and r > 1 (the GP pairing of caleg.py L161-171)."""
 import functools
 
 import numpy as np
@@ -44,7 +44,7 @@ def test_faithful_graph_freezes_the_classifier_and_shares_one_adam():
     g, sess = _graph()
     with g.graph.as_default():
         powers = [v for v in g.saved_variables() if "beta1_power" in v.name]
-        assert len(powers) == 1  # Faithful #5: one Adam instance for the four minimise ops
+        assert len(powers) == 1  # one Adam instance for the four minimise ops (caleg.py L91-95)
         c_w = g.cls_vars[0]
         before = sess.run(c_w)
         sess.run(g.train_ae, {g.batch_idx: np.arange(8, dtype=np.int32)})
@@ -53,7 +53,7 @@ def test_faithful_graph_freezes_the_classifier_and_shares_one_adam():
         e_before = sess.run(g.enc_vars[0])
         _phase2_iteration(g, sess)
         assert not np.allclose(e_before, sess.run(g.enc_vars[0]))  # the encoder step trains E ...
-        np.testing.assert_array_equal(after_ae, sess.run(c_w))  # ... but C stays frozen (Faithful #1)
+        np.testing.assert_array_equal(after_ae, sess.run(c_w))  # ... but C stays frozen (caleg.py L92)
         assert sess.run(powers[0]) == pytest.approx(0.5 ** 5)  # bias correction advanced by 1 + 3 applies
 
 

@@ -1,4 +1,4 @@
-"""Layer shapes and parameter counts (spec section 4.2), loss terms on fixed inputs (section 5)."""
+"""Layer shapes and parameter counts (the original's models.py), loss terms on fixed inputs (caleg.py)."""
 import numpy as np
 import pytest
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from .records import RESULT_SCHEMA, ResultValidationError, atomic_write_json, run_name, validate_result
@@ -39,6 +40,8 @@ def upgrade(result: dict, table) -> dict:
     new.update(variant=variant.name, faithful=bool(variant.faithful), fixes=json.loads(json.dumps(variant.fixes)),
                paper_method=paper_method_of(table, result["config"]))
     extra = result.get("extra") or {}
+    if extra:  # v1 notes that pointed at documents outside the repository
+        new["extra"] = json.loads(re.sub(r" \(spec[ ]section [0-9.]+\)", "", json.dumps(extra)))
     per_class = extra.get("test_subset_per_class", result["config"].get("test_subset_per_class"))
     new["eval_subset"] = int(per_class) if per_class else "full"
     device, _, backend = result["device"].partition(", ")

@@ -152,7 +152,7 @@ def reproduction_table(cells: pd.DataFrame) -> str:
         return ("_No faithful full-budget run on a cell that a paper reports has been committed yet; until one is, "
                 "nothing here is compared with a paper._\n")
     header = ["method", "dataset", "protocol", "metric", "paper", "ours", "runs (split seeds)", "device", "Δ",
-              "|Δ| within spread"]
+              "Δ within spread"]
     lines = [_md_row(header), "|" + "---|" * len(header)]
     order = {m: i for i, m in enumerate(PAPER_METRICS)}
     cells = cells.assign(_o=cells["metric"].map(order)).sort_values(["dataset", "protocol", "paper_method", "_o"])
@@ -165,8 +165,8 @@ def reproduction_table(cells: pd.DataFrame) -> str:
     for source in sorted(set(cells["source"])):
         lines.append(f"Paper: {source}.")
     lines.append("")
-    lines.append("Ours: mean ± sample std over runs; Δ = ours − paper; within spread: |Δ| ≤ the paper's std + ours "
-                 "(whichever are known).")
+    lines.append("Ours: mean ± sample std over runs; Δ = ours − paper; within spread: the size of Δ is at most the "
+                 "paper's std plus ours (whichever are known; n/a when neither is).")
     return "\n".join(lines) + "\n"
 
 
@@ -342,11 +342,11 @@ def build(results_root="results", paper_folder="paper_tables", plot_dir=None):
         keys = summary[GROUP].itertuples(index=False, name=None)
         hit = {(c["paper_method"], c["dataset"], c["protocol"]) for _, c in cells.iterrows()}
         reproduced = {k for k in keys if (k[2], k[3], k[5]) in hit and k[6] == "full" and k[7] == "full"}
-    text = ["### Reproductions: faithful runs at the paper's budget, against the paper\n",
+    text = ["### Reproductions: faithful runs at the paper's budget, against the paper\n\n",
             reproduction_table(cells),
-            "\n### Checks, not reproductions: every other faithful run\n",
+            "\n### Checks, not reproductions: every other faithful run\n\n",
             "Quick and smoke budgets, test subsets, and cells no paper reports. None of these is compared with a "
-            "paper's number: a shorter schedule or a subset of the test set measures something else.\n",
+            "paper's number: a shorter schedule or a subset of the test set measures something else.\n\n",
             checks_table(summary, reproduced),
             "\nRuns with a fix switched on are compared with their faithful run in each method's README "
             "(section \"Variants\").\n"]
