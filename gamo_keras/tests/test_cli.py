@@ -114,3 +114,35 @@ def test_fashion_smoke_and_gamo2pix(tmp_path, data_root):
     p = run_py(*base, "--stage", "gamo2pix", "--gamo2pix-shuffle-bug")
     assert p.returncode == 0, p.stderr[-2000:]
     assert (run / "gamo2pix+gamo2pix-shuffle-bug" / "samples.png").exists()
+
+
+def test_a_run_killed_after_its_first_checkpoint_resumes_bit_exact(tmp_path, data_root):
+    """SIGKILL (no chance to clean up) right after the first checkpoint, then the same command: the predictions
+    are those of an uninterrupted run, bit for bit."""
+    import signal
+    import time
+
+    _needs_mnist()
+    args = ["--dataset", "mnist", "--budget", "smoke", "--data-root", data_root, "--no-progress",
+            "--max-step", "400", "--eval-every", "200", "--save-every", "20"]
+    ref = run_py(*args, "--out", str(tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, "--out", str(tmp_path / "cut")], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpts = tmp_path / "cut" / "gamo" / "mnist-gamo-gamo-split0-seed0-smoke" / "checkpoints"
+    deadline = time.time() + 600
+    while not list(ckpts.glob("state_*.npz")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (ckpts.parent / "result.json").exists(), "the run finished before it could be killed"
+    again = run_py(*args, "--out", str(tmp_path / "cut"))
+    assert again.returncode == 0 and "resumed from state_" in again.stdout + again.stderr, again.stderr[-2000:]
+    ref_dir = tmp_path / "ref" / "gamo" / "mnist-gamo-gamo-split0-seed0-smoke"
+    with np.load(ref_dir / "predictions.npz") as a, np.load(ckpts.parent / "predictions.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    metrics = [json.loads((d / "result.json").read_text())["metrics"] for d in (ref_dir, ckpts.parent)]
+    assert metrics[0] == metrics[1]
