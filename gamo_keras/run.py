@@ -98,6 +98,11 @@ def main(argv=None) -> int:
                 (isinstance(exc, RuntimeError) and "checkpoint" in str(exc)):
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        if isinstance(exc, OSError):  # a folder that is missing, not writable, or under a file
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"error: {where}{exc.strerror or exc}; pass another --out / --data-root or fix its permissions",
+                  file=sys.stderr)
+            return 2
         raise
 
 

@@ -180,6 +180,11 @@ def main(argv=None) -> int:
     except (StageError, DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that is missing, not writable, or under a file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}; pass another --out / --data-root or fix its permissions",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

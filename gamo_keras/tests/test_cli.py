@@ -146,3 +146,12 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_bit_exact(tmp_path, dat
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     metrics = [json.loads((d / "result.json").read_text())["metrics"] for d in (ref_dir, ckpts.parent)]
     assert metrics[0] == metrics[1]
+
+
+def test_an_out_folder_under_a_file_is_a_one_line_error(tmp_path, data_root):
+    (tmp_path / "afile").write_text("x")
+    p = run_py("--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path / "afile" / "runs"), "--data-root",
+               data_root, "--no-progress")
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert [line for line in p.stderr.splitlines() if line.startswith("error:")] == \
+        [line for line in p.stderr.splitlines() if "afile" in line], p.stderr

@@ -109,3 +109,10 @@ def test_baseline_and_a_fix_variant(tmp_path, mirror):
     r = json.loads((run / "result.json").read_text())
     assert r["variant"] == "baseline+eval-final-epoch" and r["faithful"] is False and r["paper_method"] is None
     assert r["fixes"] == {"eval_final_epoch": True} and "baseline" in p.stdout
+
+
+def test_an_out_folder_under_a_file_is_a_one_line_error(tmp_path, mirror):
+    (tmp_path / "afile").write_text("x")
+    p = _run(["--dataset", "mnist", "--out", str(tmp_path / "afile" / "runs")], tmp_path, mirror, check=False)
+    errors = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 2 and len(errors) == 1 and "afile" in errors[0], p.stderr
