@@ -54,16 +54,19 @@ def main(argv=None) -> int:
 
     def pretrain_step():
         idx = rng.choice(len(x), cfg["e_pretrain_sample_size"], replace=False)
-        sess.run(g.pretrain_op, {g.batch_idx: idx, g.prior: rng.standard_normal((len(idx), zdim))})
+        sess.run(g.pretrain_op, {g.batch_idx: idx, g.prior: rng.standard_normal((len(idx), zdim)),
+                                 g.rng_key: model.rng_key(0, "pretrain")})
 
     def train_batch(i):
         idx = np.arange(i * bs, (i + 1) * bs) % len(x)
-        feed = {g.batch_idx: idx, g.prior: rng.standard_normal((bs, zdim)), g.lr: cfg["lr"]}
+        feed = {g.batch_idx: idx, g.prior: rng.standard_normal((bs, zdim)), g.lr: cfg["lr"],
+                g.rng_key: model.rng_key(0, "main", 1, i)}
         if g.lvo_op is not None:
             sess.run(g.lvo_op, feed)
         _, mu, lv = sess.run([g.main_op, g.mu, g.logvar], feed)
         rows = oversample.augment_indices(y[idx], copies)
-        sess.run(g.aug_op, {g.aug_mu: mu[rows], g.aug_logvar: lv[rows], g.aug_y: y[idx][rows], g.lr: cfg["lr"]})
+        sess.run(g.aug_op, {g.aug_mu: mu[rows], g.aug_logvar: lv[rows], g.aug_y: y[idx][rows], g.lr: cfg["lr"],
+                            g.aug_src: idx[rows], g.rng_key: model.rng_key(0, "oversample", 1, i)})
 
     xt = split.x_test[: cfg["test_batch_size"]].astype(np.float32) / 255.0
 

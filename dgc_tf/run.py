@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,7 +24,7 @@ from shared_data import cli, records, registry, splits, variants  # noqa: E402
 from shared_data.fetch import DataError  # noqa: E402
 from shared_data.protocols import SplitError  # noqa: E402
 
-from dgc.config import DATASETS, ConfigError, apply_args, load_config  # noqa: E402
+from dgc.config import DATASETS, ConfigError, apply_args, check_split, load_config  # noqa: E402
 from fixes import FIXES, PAPER_METHOD, variant_of  # noqa: E402
 
 METHOD = "dgc"
@@ -61,9 +62,33 @@ def publish(run: records.RunDir, args) -> None:
         print(f"published: {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
 
 
+def os_error_line(exc: OSError, what: str = "") -> str:
+    """One line for a file-system error: the path, what went wrong, what to do."""
+    where = exc.filename or what
+    reason = exc.strerror or str(exc)
+    hint = ("it is under a file, not a folder: pass another path" if isinstance(exc, (NotADirectoryError,
+                                                                                      FileExistsError))
+            else "make it writable or pass another path" if isinstance(exc, PermissionError)
+            else "check the path and its permissions")
+    return f"error: {where}: {reason}; {hint}"
+
+
+def check_writable_folder(path: str, flag: str) -> None:
+    """Refuse, before anything is written, an output folder that cannot be made: under a file, or in a folder
+    this user cannot write to. Nothing is created here."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise ConfigError(f"{flag} {path}: {p} is a file, not a folder; pass another {flag}")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {p} is not writable; make it writable or pass another {flag}")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.time()
+    run = None
     try:
         if args.exp is not None:
             args.dataset = registry.canonical_name(args.exp)
@@ -76,18 +101,27 @@ def main(argv=None) -> int:
         identity["variant"] = variant.name
         name = records.run_name(args.dataset, args.protocol, args.split_seed, args.seed, args.budget,
                                 variant=variant.name)
-        run = records.RunDir.create(args.out, METHOD, name, identity)
-        if run.is_complete():
-            m = run.read_result()["metrics"]
-            print(f"{run.path}: finished; {m['acsa']:.4f} ACSA, {m['fmacro']:.4f} Fmacro, {m['gmacro_dgc']:.4f} "
-                  f"Gmacro (delete the folder to train again)")
-            publish(run, args)
-            return 0
+        check_writable_folder(args.out, "--out")
+        run_path = Path(args.out) / METHOD / name
+        if (run_path / "config.json").exists():  # an earlier attempt: same config? finished?
+            run = records.RunDir.create(args.out, METHOD, name, identity)
+            if run.is_complete():
+                m = run.read_result()["metrics"]
+                print(f"{run.path}: finished; {m['acsa']:.4f} ACSA, {m['fmacro']:.4f} Fmacro, "
+                      f"{m['gmacro_dgc']:.4f} Gmacro (delete the folder to train again)")
+                publish(run, args)
+                return 0
         split = splits.get_split(args.dataset, args.protocol, args.split_seed, imbalance=args.imbalance,
                                  ir=args.ir, data_root=args.data_root, mirrors=args.mirror,
                                  test_per_class=cfg["test_subset_per_class"])
+        check_split(cfg, split)
+        if run is None:  # the folder is made only once the inputs are known to be good
+            run = records.RunDir.create(args.out, METHOD, name, identity)
     except (ConfigError, DataError, SplitError, registry.UnknownDatasetError, records.RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a data root, split folder or run folder that cannot be written
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     print(f"{run.path}: {args.dataset} {split.split_id} counts {split.train_counts}, {len(split.y_test)} test "
           f"images, budget {args.budget}, variant {variant.name}")
@@ -107,6 +141,9 @@ def main(argv=None) -> int:
     except (RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(os_error_line(exc), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"interrupted; re-run the same command to resume from {run.checkpoint_dir}", file=sys.stderr)
         return 130
@@ -114,7 +151,18 @@ def main(argv=None) -> int:
         if trainer is not None:
             trainer.close()
 
+    try:
+        return finish(run, args, cfg, split, identity, variant, done, rec, device, t0)
+    except OSError as exc:
+        print(os_error_line(exc), file=sys.stderr)
+        return 2
+
+
+def finish(run, args, cfg, split, identity, variant, done, rec, device, t0) -> int:
+    """The reported evaluation's predictions, result.json, the per-class plot; ``--publish``."""
     import numpy as np
+
+    from dgc import train
 
     epoch = int(rec["epoch"])
     with np.load(train.prediction_path(run, epoch)) as f:

@@ -93,9 +93,27 @@ def validate(cfg: dict) -> None:
         evaluated = [e + 1 for e in eval_epochs(cfg["eval_strategy"], cfg["epoch_num"])]
         if cfg["report_epoch"] not in evaluated:
             problems.append(f"report_epoch {cfg['report_epoch']} is not an evaluated epoch ({evaluated})")
+    if not isinstance(cfg["keep_checkpoints"], int) or cfg["keep_checkpoints"] < 1:
+        problems.append(f"keep_checkpoints must be a positive integer, got {cfg['keep_checkpoints']!r}")
     if cfg["cost"] != "l2sq":
         problems.append(f"only cost = 'l2sq' is used by the released configs, got {cfg['cost']!r}")
     if cfg["augment_x"]:
         problems.append("augment_x (pixel-level oversampling) is off in both released configs and not ported")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def check_split(cfg: dict, split) -> None:
+    """Refuse a split the config cannot train on, before any run folder or graph is made: another image shape,
+    or a class without training images (the copy counts divide by every class's count)."""
+    import numpy as np
+
+    shape = list(split.x_train.shape[1:])
+    if shape != list(cfg["input_shape"]):
+        raise ConfigError(f"split {split.split_id}: images of shape {shape}, the {cfg['dataset']} config expects "
+                          f"{list(cfg['input_shape'])}")
+    n_cls = int(cfg["n_classes"])
+    counts = np.bincount(np.asarray(split.y_train, dtype=np.int64), minlength=n_cls)
+    if len(counts) != n_cls or counts.min() == 0:
+        raise ConfigError(f"split {split.split_id}: training counts {counts.tolist()} do not give each of the "
+                          f"{n_cls} classes of the config an image; choose a smaller --ir or another protocol")

@@ -17,8 +17,28 @@ LOGVAR_CLIP = 50.0  # the encoder's log-variance is clipped to [-50, 50]
 SAMPLE_EPS = 1e-8  # z = mu + eps * sqrt(1e-8 + exp(logvar))
 
 
-def sample_z(mu, logvar, seed=None):
-    eps = tf.random_normal(tf.shape(mu), seed=seed)
+# Every random draw inside the graph is a stateless op keyed by a fed ``rng_key`` = (seed, call counter), so a
+# draw depends only on the training seed and on which call of the run it is (stage, epoch, step): a run resumed
+# from a checkpoint draws exactly what an uninterrupted run draws. (A stateful ``tf.random_normal`` restarts its
+# stream with every new session, which is what made a resumed run differ.) The distribution is unchanged.
+PHASES = {"pretrain": 1, "lvo": 2, "main": 3, "oversample": 4, "predict": 5}
+_FIELD = 1 << 24
+
+
+def rng_key(seed: int, phase: str, epoch: int = 0, step: int = 0) -> np.ndarray:
+    """The ``rng_key`` of one graph call: (seed, phase, epoch, step) packed into two int64 words."""
+    if not (0 <= epoch < _FIELD and 0 <= step < _FIELD):
+        raise ValueError(f"epoch {epoch} and step {step} must be in [0, {_FIELD})")
+    return np.array([int(seed), (PHASES[phase] * _FIELD + int(epoch)) * _FIELD + int(step)], dtype=np.int64)
+
+
+def stateless_normal(shape, key, stream: int = 0):
+    """N(0, 1) draws keyed by ``key`` (an int64 [2] tensor); ``stream`` separates the draws of one call."""
+    return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(key, stream))
+
+
+def sample_z(mu, logvar, key, stream: int = 0):
+    eps = stateless_normal(tf.shape(mu), key, stream)
     return mu + eps * tf.sqrt(SAMPLE_EPS + tf.exp(logvar))
 
 
@@ -145,7 +165,9 @@ def discriminative_scores(log_py):
 class DGCGraph:
     """Builds the training and prediction graph of one DGC model in the default graph.
 
-    Training data live in graph variables (outside the checkpoints), so a step feeds only batch indices.
+    Training data live in graph variables (outside the checkpoints), so a step feeds only batch indices. Every
+    call that draws noise (pretraining, LVO, main and oversampling steps, prediction) feeds ``rng_key``
+    (``rng_key(seed, phase, epoch, step)``).
     """
 
     def __init__(self, cfg: dict, train_counts, x_shape, seed: int | None = None):
@@ -170,11 +192,12 @@ class DGCGraph:
         self.x, self.y = x, y
         self.prior = tf.placeholder(tf.float32, [None, zdim], "prior_sample")  # numpy draws, as the original
         self.lr = tf.placeholder(tf.float32, [], "learning_rate")
+        self.rng_key = tf.placeholder(tf.int64, [2], "rng_key")  # the key of this call's noise
 
         # -- the objective on a training batch ----------------------------------------------------------
         y1h = tf.one_hot(y, ncls)
         self.mu, self.logvar = self.nets.encoder_head(self.nets.encoder_features(x, True), y1h)
-        self.z = sample_z(self.mu, self.logvar)
+        self.z = sample_z(self.mu, self.logvar, self.rng_key)
         self.x_hat = self.nets.decoder(self.z, True)
         self.logits = self.nets.classifier(self.z)
         self.loss_recon = losses.reconstruction_l2sq(x, self.x_hat)
@@ -207,7 +230,7 @@ class DGCGraph:
         self.aug_logvar = tf.placeholder(tf.float32, [None, zdim], "aug_logvar")
         self.aug_y = tf.placeholder(tf.int32, [None], "aug_y")
         self.aug_src = tf.placeholder(tf.int32, [None], "aug_source_index")  # rows of data_x the copies come from
-        z_aug = sample_z(self.aug_mu, self.aug_logvar)
+        z_aug = sample_z(self.aug_mu, self.aug_logvar, self.rng_key)
         self.loss_aug_ce = losses.cross_entropy(self.aug_y, self.nets.classifier(z_aug), cfg["ce_reduction"])
         aug_loss, aug_vars = self.loss_aug_ce, cls
         self.loss_aug_recon = tf.constant(0.0)
@@ -235,7 +258,7 @@ class DGCGraph:
         n = tf.shape(self.test_x)[0]
         feats = self.nets.encoder_features(self.test_x, False)  # label-independent: once per image
         mu, logvar = self.nets.encoder_head_all_classes(feats)  # [C, N, k]
-        eps = tf.random_normal(tf.stack([ncls, S, n, zdim]))
+        eps = stateless_normal(tf.stack([ncls, S, n, zdim]), self.rng_key, 0)
         z = mu[:, None] + eps * tf.sqrt(SAMPLE_EPS + tf.exp(logvar))[:, None]  # [C, S, N, k]
         flat_z = tf.reshape(z, [-1, zdim])
         x_hat = tf.reshape(self.nets.decoder(flat_z, False), tf.stack([ncls, S, n, -1]))
@@ -246,7 +269,7 @@ class DGCGraph:
         groups = n // self.group_size
         zg = tf.reshape(z, tf.stack([ncls, S, groups, self.group_size, zdim]))
         zg = tf.reshape(tf.transpose(zg, [2, 0, 1, 3, 4]), tf.stack([groups, ncls, S * self.group_size, zdim]))
-        mmd = losses.mmd_imq(zg, tf.random_normal(tf.shape(zg)), zdim)  # [G, C]
+        mmd = losses.mmd_imq(zg, stateless_normal(tf.shape(zg), self.rng_key, 1), zdim)  # [G, C]
         sign = {"plus": 1.0, "minus": -1.0, "off": 0.0}[cfg["inference_mmd"]]
         x_flat = tf.reshape(self.test_x, tf.stack([n, -1]))
         self.pred_scores = generative_scores(x_flat, x_hat, log_py, mmd, float(cfg["lambda"]), sign,
@@ -262,15 +285,19 @@ class DGCGraph:
         sess.run([self.data_x.initializer, self.data_y.initializer],
                  {self.data_x_init: x_train, self.data_y_init: y_train.astype(np.int32)})
 
-    def predict(self, sess, x, test_batch_size: int, batches_per_call: int = 1, progress=None):
-        """Scores for test images in the original's test batches; returns (probs, gen_scores, disc_scores)."""
+    def predict(self, sess, x, test_batch_size: int, batches_per_call: int = 1, progress=None, seed: int = 0,
+                epoch: int = 0):
+        """Scores for test images in the original's test batches; returns (probs, gen_scores, disc_scores).
+
+        The noise of graph call i is keyed by ``rng_key(seed, "predict", epoch, i)``."""
         chunk = test_batch_size * max(1, int(batches_per_call))
         probs, gen, disc = [], [], []
         n_full = (len(x) // test_batch_size) * test_batch_size
         starts = list(range(0, n_full, chunk))
-        for s in starts:
+        for i, s in enumerate(starts):
             xb = x[s:min(s + chunk, n_full)]
-            out = sess.run([self.pred_probs, self.pred_scores, self.pred_disc_scores], {self.test_x: xb})
+            out = sess.run([self.pred_probs, self.pred_scores, self.pred_disc_scores],
+                           {self.test_x: xb, self.rng_key: rng_key(seed, "predict", epoch, i)})
             for lst, o in zip((probs, gen, disc), out):
                 lst.append(o)
             if progress is not None:
@@ -278,7 +305,8 @@ class DGCGraph:
         if n_full < len(x):  # a last, shorter test batch is its own group
             xb = x[n_full:]
             out = sess.run([self.pred_probs, self.pred_scores, self.pred_disc_scores],
-                           {self.test_x: xb, self.group_size: len(xb)})
+                           {self.test_x: xb, self.group_size: len(xb),
+                            self.rng_key: rng_key(seed, "predict", epoch, len(starts))})
             for lst, o in zip((probs, gen, disc), out):
                 lst.append(o)
             if progress is not None:

@@ -1,16 +1,24 @@
 """The training loop of DGC (the original's `dgc.py` L239-432): pretraining, per batch LVO -> main step ->
 latent oversampling, the scheduled evaluations, checkpoints every ``save_every_epoch`` epochs and resume.
 
-Seeding: the split seed only chooses the imbalanced subset (``shared_data``). The training seed (``--seed``)
-sets the TensorFlow graph seed (initialisation, reparameterisation and test-time noise) and the numpy
-generators of the prior samples and pretraining batches; those are re-derived per epoch from (seed, epoch), so
-a resumed run draws the same numpy values as an uninterrupted one. TensorFlow's op-level random streams
-restart with each session, so a resumed run is not bit-identical to an uninterrupted one.
+Seeding and resuming: the split seed only chooses the imbalanced subset (``shared_data``). The training seed
+(``--seed``) sets the TensorFlow graph seed (initialisation) and keys every other draw: the numpy generators of
+the prior samples and pretraining batches are re-derived from (seed, epoch), and the graph's noise
+(reparameterisation, oversampled codes, prediction) comes from stateless ops keyed by (seed, stage, epoch, step)
+(``model.rng_key``). A checkpoint holds every variable (weights, batch-norm moving averages, the Adam moments
+and step counters of every optimiser) and ``state.json`` the position (epoch, step) and the epoch's running
+sums; so a run resumed from any checkpoint repeats exactly the computations of an uninterrupted run.
+
+Ctrl-C or SIGTERM during the training steps finishes the current step, saves a checkpoint at that step and
+stops (a second signal stops at once); during pretraining or an evaluation it stops at once, and the re-run
+resumes from the last checkpoint.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
+import signal
 import time
 from pathlib import Path
 
@@ -26,6 +34,9 @@ from .tfcompat import tf
 
 CKPT_PREFIX = "dgc"
 STATE_FILE = "state.json"
+# dgc-<epochs done> at an epoch's end, dgc-<epochs done>-<steps done> inside an epoch (a stop on a signal)
+CKPT_NAME = re.compile(rf"^{CKPT_PREFIX}-(\d+)(?:-(\d+))?\.(?:index|data-\d+-of-\d+|meta)")
+SUMS = ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes", "acc")
 
 
 def device() -> str:
@@ -72,30 +83,70 @@ class Trainer:
         tf.reset_default_graph()
         tf.set_random_seed(self.seed)
         self.g = dgc_model.DGCGraph(cfg, split.train_counts, (None,) + self.x_train.shape[1:], seed=self.seed)
-        self.saver = tf.train.Saver(max_to_keep=int(cfg["keep_checkpoints"]))
+        # The keeper below deletes old checkpoints (the Saver's own list forgets those of earlier attempts).
+        self.saver = tf.train.Saver(max_to_keep=None)
         self.sess = tf.Session()
         self.sess.run(self.g.init_op)
         self.g.load_data(self.sess, self.x_train, self.y_train)
-        self.state = {"epochs_done": -1, "wall_time_s": 0.0, "pretrain": None}
+        self.state = {"epochs_done": -1, "step": 0, "sums": None, "wall_time_s": 0.0, "pretrain": None}
+        self._stop_requested = False  # a signal arrived during the training steps
+        self._defer_stop = False  # True while a signal only sets _stop_requested
 
     # -- checkpoints --------------------------------------------------------------------------------------
     @property
     def ckpt_dir(self) -> Path:
         return self.run.checkpoint_dir
 
-    def save(self, epochs_done: int, wall: float) -> None:
-        self.state.update(epochs_done=int(epochs_done), wall_time_s=float(wall))
-        path = self.saver.save(self.sess, str(self.ckpt_dir / CKPT_PREFIX), global_step=int(epochs_done),
-                               write_meta_graph=False)
+    def save(self, epochs_done: int, wall: float, step: int = 0, sums: dict | None = None) -> None:
+        """Checkpoint after ``epochs_done`` epochs and ``step`` steps of the next one (0: an epoch's end)."""
+        self.state.update(epochs_done=int(epochs_done), step=int(step), sums=sums, wall_time_s=float(wall))
+        name = f"{CKPT_PREFIX}-{int(epochs_done)}" + (f"-{int(step)}" if step else "")
+        path = self.saver.save(self.sess, str(self.ckpt_dir / name), write_meta_graph=False, write_state=False)
         self.state["checkpoint"] = Path(path).name
         records.atomic_write_json(self.ckpt_dir / STATE_FILE, self.state)
+        self.prune_checkpoints()
+
+    def prune_checkpoints(self) -> list[Path]:
+        """Keep the ``keep_checkpoints`` newest checkpoints up to the one ``state.json`` names, whichever attempt
+        wrote them; delete the older ones and any newer one (a killed attempt's, written before its state)."""
+        current = _ckpt_position(self.state["checkpoint"])
+        found = {}
+        for p in self.ckpt_dir.iterdir():
+            m = CKPT_NAME.match(p.name)
+            if m:
+                found.setdefault((int(m.group(1)), int(m.group(2) or 0)), []).append(p)
+        keep = sorted((k for k in found if k <= current), reverse=True)[:int(self.cfg["keep_checkpoints"])]
+        removed = []
+        for k, paths in found.items():
+            if k not in keep:
+                for p in paths:
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+        return removed
+
+    def _remove_leftovers(self) -> None:
+        """What a killed attempt left half-written: TensorFlow's temporary checkpoint files, the Saver's own
+        state file of older versions, orphan temporary files of the predictions."""
+        for p in self.ckpt_dir.glob("*"):
+            if ".tempstate" in p.name or p.name.endswith("_temp") or "_temp/" in p.name:
+                if p.is_dir():
+                    import shutil
+
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        if (self.run.path / "predictions").is_dir():
+            records.remove_orphans(self.run.path / "predictions")
 
     def restore(self) -> bool:
+        self._remove_leftovers()
         state_path = self.ckpt_dir / STATE_FILE
         if not state_path.exists():
             self.run.truncate_metrics(lambda r: False)  # records of an attempt that never reached a checkpoint
             return False
         state = json.loads(state_path.read_text())
+        state.setdefault("step", 0)
+        state.setdefault("sums", None)
         ckpt = self.ckpt_dir / state["checkpoint"]
         try:
             self.saver.restore(self.sess, str(ckpt))
@@ -106,8 +157,19 @@ class Trainer:
         done = state["epochs_done"]
         # training and evaluation records after the checkpoint are redone
         self.run.truncate_metrics(lambda r: (r.get("epoch") or 0) <= done)
-        self.log(f"resumed from {ckpt.name} ({done} epochs done)")
+        self.prune_checkpoints()
+        at = f", {state['step']} steps of epoch {done + 1}" if state["step"] else ""
+        self._defer_stop = True  # from here a signal checkpoints at the next step boundary
+        self.log(f"resumed from {ckpt.name} ({done} epochs done{at})")
         return True
+
+    # -- signals ------------------------------------------------------------------------------------------
+    def _on_signal(self, signum, frame):
+        if self._defer_stop and not self._stop_requested:
+            self._stop_requested = True
+            self.log(f"signal {signum}: stopping after this step (again to stop at once)")
+            return
+        raise KeyboardInterrupt(f"signal {signum}")
 
     # -- stages -------------------------------------------------------------------------------------------
     def pretrain(self) -> dict:
@@ -117,62 +179,84 @@ class Trainer:
         n = min(int(cfg["e_pretrain_sample_size"]), len(self.x_train))
         losses, steps = [], int(cfg["e_pretrain_steps"])
         bar = tqdm(range(steps), desc="pretrain", disable=not self.progress, leave=False)
-        for _ in bar:
+        for i in bar:
             idx = rng.choice(len(self.x_train), n, replace=False)
             prior = rng.standard_normal((n, int(cfg["zdim"]))).astype(np.float32)
-            _, loss = self.sess.run([g.pretrain_op, g.loss_pretrain], {g.batch_idx: idx, g.prior: prior})
+            _, loss = self.sess.run([g.pretrain_op, g.loss_pretrain],
+                                    {g.batch_idx: idx, g.prior: prior,
+                                     g.rng_key: dgc_model.rng_key(self.seed, "pretrain", 0, i)})
             losses.append(float(loss))
             bar.set_postfix(loss=f"{loss:.4f}")
             if loss < cfg["e_pretrain_threshold"]:
                 break
         return {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1]}
 
-    def train_epoch(self, epoch: int) -> dict:
+    def train_epoch(self, epoch: int, start_step: int = 0, sums: dict | None = None, wall=None) -> dict:
+        """Epoch ``epoch`` (0-based) from step ``start_step`` with the running ``sums`` of the steps before it.
+
+        A stop requested by a signal is honoured between steps: checkpoint at that step, then KeyboardInterrupt.
+        """
         cfg, g = self.cfg, self.g
         bs, zdim = int(cfg["batch_size"]), int(cfg["zdim"])
         rng = np.random.RandomState([self.seed, epoch + 1])
         order = np.arange(len(self.x_train))
         if cfg["reshuffle_each_epoch"]:
             order = rng.permutation(len(self.x_train))
+        for step in range(start_step):  # the prior samples of the steps done before the checkpoint
+            rng.standard_normal((len(order[step * bs:(step + 1) * bs]), zdim))
         lr = float(cfg["lr"]) * schedules.lr_factor(cfg["lr_schedule"], epoch, int(cfg["epoch_num"]),
                                                      cfg["lr_schedule_cumulative"])
         fetch = {"main": g.main_op, "loss": g.loss, "recon": g.loss_recon, "mmd": g.loss_mmd, "ce": g.loss_ce,
                  "correct": g.train_correct, "mu": g.mu, "logvar": g.logvar}
-        sums = {k: 0.0 for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes", "acc")}
-        bar = tqdm(range(self.steps), desc=f"epoch {epoch + 1}/{cfg['epoch_num']}", disable=not self.progress,
-                   leave=False)
-        for step in bar:
-            idx = order[step * bs:(step + 1) * bs]
-            feed = {g.batch_idx: idx, g.prior: rng.standard_normal((len(idx), zdim)).astype(np.float32), g.lr: lr}
-            if g.lvo_op is not None:  # LVO: encoder-only step on the total objective (same feed as the main step)
-                self.sess.run(g.lvo_op, feed)
-            out = self.sess.run(fetch, feed)
-            for k in ("loss", "recon", "mmd", "ce"):
-                sums[k] += float(out[k])
-            sums["acc"] += float(out["correct"]) / len(idx)
-            if cfg["augment_z"]:
-                rows = oversample.augment_indices(self.y_train[idx], self.copies)
-                aug_feed = {g.aug_mu: out["mu"][rows], g.aug_logvar: out["logvar"][rows],
-                            g.aug_y: self.y_train[idx][rows], g.aug_src: idx[rows], g.lr: lr}
-                _, aug_ce = self.sess.run([g.aug_op, g.loss_aug_ce], aug_feed)
-                sums["aug_ce"] += float(aug_ce)
-                sums["aug_codes"] += len(rows)
-            bar.set_postfix(loss=f"{out['loss']:.1f}")
+        sums = dict(sums) if sums else {k: 0.0 for k in SUMS}
+        bar = tqdm(range(start_step, self.steps), desc=f"epoch {epoch + 1}/{cfg['epoch_num']}",
+                   disable=not self.progress, leave=False, initial=start_step, total=self.steps)
+        key = lambda phase, step: dgc_model.rng_key(self.seed, phase, epoch + 1, step)  # noqa: E731
+        self._defer_stop = True
+        try:
+            for step in range(start_step, self.steps + 1):
+                if self._stop_requested:
+                    self.save(epoch, wall() if wall else 0.0, step=step, sums=sums)
+                    raise KeyboardInterrupt(f"stopped after step {step} of epoch {epoch + 1}")
+                if step == self.steps:
+                    break
+                idx = order[step * bs:(step + 1) * bs]
+                feed = {g.batch_idx: idx, g.prior: rng.standard_normal((len(idx), zdim)).astype(np.float32),
+                        g.lr: lr}
+                if g.lvo_op is not None:  # LVO: encoder-only step on the total objective (the main step's feed)
+                    self.sess.run(g.lvo_op, {**feed, g.rng_key: key("lvo", step)})
+                out = self.sess.run(fetch, {**feed, g.rng_key: key("main", step)})
+                for k in ("loss", "recon", "mmd", "ce"):
+                    sums[k] += float(out[k])
+                sums["acc"] += float(out["correct"]) / len(idx)
+                if cfg["augment_z"]:
+                    rows = oversample.augment_indices(self.y_train[idx], self.copies)
+                    aug_feed = {g.aug_mu: out["mu"][rows], g.aug_logvar: out["logvar"][rows],
+                                g.aug_y: self.y_train[idx][rows], g.aug_src: idx[rows], g.lr: lr,
+                                g.rng_key: key("oversample", step)}
+                    _, aug_ce = self.sess.run([g.aug_op, g.loss_aug_ce], aug_feed)
+                    sums["aug_ce"] += float(aug_ce)
+                    sums["aug_codes"] += len(rows)
+                bar.update(1)
+                bar.set_postfix(loss=f"{out['loss']:.1f}")
+        finally:
+            self._defer_stop = False
+            bar.close()
         rec = {k: sums[k] / self.steps for k in ("loss", "recon", "mmd", "ce", "aug_ce", "aug_codes")}
         rec["train_acc"] = sums["acc"] / self.steps  # the original's printed "Train acc": mean batch accuracy
         rec["lr"] = lr
         return rec
 
-    def predict(self):
+    def predict(self, epoch: int = 0):
         cfg = self.cfg
         with tqdm(total=len(self.x_test), desc="predict", disable=not self.progress, leave=False) as bar:
             return self.g.predict(self.sess, self.x_test, int(cfg["test_batch_size"]),
-                                  int(cfg["predict_batches_per_call"]), progress=bar)
+                                  int(cfg["predict_batches_per_call"]), progress=bar, seed=self.seed, epoch=epoch)
 
     def evaluate(self, epoch: int) -> dict:
         """Predict the test set, save the predictions of both rules and log one evaluation record."""
         t0 = time.time()
-        probs, gen, disc = self.predict()
+        probs, gen, disc = self.predict(epoch)
         preds = {"y_true": self.y_test, "y_pred": probs.argmax(1), "scores": probs, "logits": gen,
                  "y_pred_discriminative": disc.argmax(1), "logits_discriminative": disc,
                  "test_index": self.split.idx_test}
@@ -186,6 +270,16 @@ class Trainer:
 
     # -- whole run ----------------------------------------------------------------------------------------
     def fit(self, interrupt_after_epoch: int | None = None) -> dict | None:
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in handlers:
+            signal.signal(sig, self._on_signal)
+        try:
+            return self._fit(interrupt_after_epoch)
+        finally:
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+
+    def _fit(self, interrupt_after_epoch: int | None) -> dict | None:
         cfg = self.cfg
         t_start = time.time()
         resumed = self.restore()
@@ -201,9 +295,11 @@ class Trainer:
                          f"{info['last_loss']:.4f}")
                 self.state["pretrain"] = info
             self.save(0, elapsed())
+        start_step, sums = self.state["step"], self.state["sums"]
         for epoch in range(self.state["epochs_done"], int(cfg["epoch_num"])):
             t0 = time.time()
-            rec = self.train_epoch(epoch)
+            rec = self.train_epoch(epoch, start_step, sums, wall=elapsed)
+            start_step, sums = 0, None
             rec.update(kind="train", epoch=epoch + 1, time_s=time.time() - t0,
                        images_per_s=min(self.steps * int(cfg["batch_size"]), len(self.x_train)) / (time.time() - t0))
             self.run.log_metrics(rec)
@@ -220,6 +316,7 @@ class Trainer:
             if interrupt_after_epoch is not None and epoch + 1 >= interrupt_after_epoch and not last:
                 self.log(f"stopping after epoch {epoch + 1} (--interrupt-after-epoch)")
                 return None
+        self._defer_stop = False
         self.save_samples()
         return {"wall_time_s": elapsed()}
 
@@ -243,6 +340,13 @@ class Trainer:
 
     def close(self):
         self.sess.close()
+
+
+def _ckpt_position(name: str) -> tuple[int, int]:
+    m = CKPT_NAME.match(name + ".index")
+    if not m:
+        raise RuntimeError(f"unexpected checkpoint name {name!r} in {STATE_FILE}")
+    return int(m.group(1)), int(m.group(2) or 0)
 
 
 def prediction_path(run: records.RunDir, epoch: int) -> Path:

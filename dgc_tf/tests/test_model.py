@@ -25,7 +25,7 @@ def test_encoder_decoder_classifier_shapes(dataset, shape, conv_shapes):
     assert mu.shape.as_list() == [7, 64] and logvar.shape.as_list() == [7, 64]
     w = tf.get_default_graph().get_tensor_by_name("encoder/hid_lin/W:0")
     assert w.shape.as_list() == [4096 + cfg["n_classes"], 4096]  # y joined after the conv stack
-    x_hat = nets.decoder(model.sample_z(mu, logvar), True)
+    x_hat = nets.decoder(model.sample_z(mu, logvar, tf.constant([0, 1], tf.int64)), True)
     assert x_hat.shape.as_list() == [7, *shape]
     assert nets.classifier(mu).shape.as_list() == [7, cfg["n_classes"]]
     cls_vars = model.scope_vars("classifier")

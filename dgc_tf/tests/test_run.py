@@ -1,12 +1,17 @@
-"""``run.py --budget smoke`` on real MNIST, the DGC-specific checks: an interrupted run resumes from its
-checkpoint; the training log holds pretraining, every epoch and every scheduled evaluation of both prediction
-rules; the last evaluation is reported; a finished run only reports (and publishes); bad input fails in one line.
-The run folder's general contract is checked by the repository's own test."""
+"""``run.py --budget smoke`` on real MNIST, the DGC-specific checks: the training log holds pretraining, every
+epoch and every scheduled evaluation of both prediction rules; the last evaluation is reported; a finished run
+only reports (and publishes); a run killed with SIGKILL after its first checkpoint, then stopped by SIGTERM in
+the middle of an epoch, and re-run ends with the same predictions, bit for bit, as an uninterrupted run; old
+checkpoints are deleted whichever attempt wrote them; bad input and unusable paths fail in one line and leave no
+run folder. The run folder's general contract is checked by the repository's own test."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,12 +19,14 @@ import pytest
 from shared_data import records
 
 ROOT = Path(__file__).resolve().parents[1]
+COMMON = ("--dataset", "mnist", "--budget", "smoke")
 
 
 def env():
     e = dict(os.environ)
     e.setdefault("SHARED_DATA_MIRROR", str(ROOT.parent.parent / "shared" / "data"))
     e.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    e["PYTHONUNBUFFERED"] = "1"
     return e
 
 
@@ -28,9 +35,26 @@ def data_root(tmp_path_factory):
     return tmp_path_factory.mktemp("data")
 
 
-def run_py(*args, timeout=600):
+def run_py(*args, timeout=900):
     return subprocess.run([sys.executable, str(ROOT / "run.py"), "--no-progress", *args], cwd=ROOT, env=env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def start_py(log: Path, *args) -> subprocess.Popen:
+    with open(log, "w") as f:
+        return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--no-progress", *args], cwd=ROOT,
+                                env=env(), stdout=f, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 900.0) -> None:
+    t0 = time.time()
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended (rc {proc.returncode}) before {what}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            raise AssertionError(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def the_run(out: Path) -> Path:
@@ -38,18 +62,29 @@ def the_run(out: Path) -> Path:
     return path
 
 
-def test_smoke_interrupt_resume_report(tmp_path, data_root):
-    out = tmp_path / "runs"
-    common = ("--dataset", "mnist", "--budget", "smoke", "--out", str(out), "--data-root", str(data_root))
-    p = run_py(*common, "--interrupt-after-epoch", "1")
-    assert p.returncode == 0, p.stderr[-3000:]
-    run = the_run(out)
-    assert not (run / "result.json").exists()
-    assert json.loads((run / "checkpoints" / "state.json").read_text())["epochs_done"] == 1
-    p = run_py(*common)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "resumed from dgc-1 (1 epochs done)" in p.stdout
+def state_of(run: Path) -> dict | None:
+    try:
+        return json.loads((run / "checkpoints" / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
 
+
+def checkpoints(run: Path) -> list[str]:
+    return sorted(p.name[:-len(".index")] for p in (run / "checkpoints").glob("*.index"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_root):
+    """One uninterrupted smoke run."""
+    out = tmp_path_factory.mktemp("reference") / "runs"
+    p = run_py(*COMMON, "--out", str(out), "--data-root", str(data_root))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "resumed" not in p.stdout
+    return the_run(out)
+
+
+def test_smoke_run_report(reference, tmp_path, data_root):
+    run = reference
     result = records.validate_run_dir(run)  # result.json, predictions.npz and metrics.jsonl agree
     assert result["method"] == "dgc" and result["variant"] == "dgc" and result["faithful"] is True
     assert result["fixes"] == {} and result["paper_method"] == "DGC" and result["budget"] == "smoke"
@@ -78,25 +113,136 @@ def test_smoke_interrupt_resume_report(tmp_path, data_root):
     assert cfg["ce_reduction"] == "sum" and cfg["lr_schedule_cumulative"] is False and cfg["LVO"] is True
     for f in ("samples.png", "per_class_recall.png", "checkpoints/state.json", "predictions/epoch-002.npz"):
         assert (run / f).exists(), f
+    assert checkpoints(run) == ["dgc-1", "dgc-2"]  # keep_checkpoints = 2: dgc-0 (after pretraining) is gone
+    assert oct((run / "result.json").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
     # finished: report and publish, do not train
-    p = run_py(*common, "--publish", str(tmp_path / "results"), "--allow-dirty")
+    p = run_py(*COMMON, "--out", str(run.parents[1]), "--data-root", str(data_root), "--publish",
+               str(tmp_path / "results"), "--allow-dirty")
     assert p.returncode == 0 and "finished" in p.stdout and "resumed" not in p.stdout, p.stderr[-3000:]
     published = list((tmp_path / "results" / "dgc").glob("*/result.json"))
     assert len(published) == 1 and json.loads(published[0].read_text())["split_hash"] == result["split_hash"]
+    assert (published[0].parent / "metrics.jsonl").exists()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_kill_and_resume_is_bit_exact(reference, tmp_path, data_root):
+    """SIGKILL right after the first checkpoint; the re-run is stopped by SIGTERM inside epoch 1 (it checkpoints
+    at that step and prints the resume hint); the third call finishes. Its predictions equal the uninterrupted
+    run's bit for bit, and its metrics."""
+    out = tmp_path / "runs"
+    args = (*COMMON, "--out", str(out), "--data-root", str(data_root))
+
+    proc = start_py(tmp_path / "1.log", *args)
+    wait_for(lambda: (out / "dgc").is_dir() and state_of(the_run(out)) is not None, proc, "the first checkpoint")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(60)
+    run = the_run(out)
+    assert state_of(run)["epochs_done"] == 0 and not (run / "result.json").exists()
+
+    log2 = tmp_path / "2.log"
+    proc = start_py(log2, *args)
+    wait_for(lambda: "resumed from dgc-0 (0 epochs done)" in log2.read_text(), proc, "the resume")
+    proc.send_signal(signal.SIGTERM)  # during the first training step of epoch 1
+    assert proc.wait(600) == 130, log2.read_text()[-3000:]
+    text = log2.read_text()
+    assert "re-run the same command to resume" in text and "Traceback" not in text, text[-3000:]
+    state = state_of(run)
+    assert state["epochs_done"] == 0 and 1 <= state["step"] <= 2 and state["checkpoint"] == f"dgc-0-{state['step']}"
+    assert not (run / "result.json").exists()
+
+    p = run_py(*args)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"resumed from dgc-0-{state['step']} (0 epochs done, {state['step']} steps of epoch 1)" in p.stdout
+
+    with np.load(reference / "predictions.npz") as a, np.load(run / "predictions.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k  # bit for bit
+    ra, rb = records.validate_run_dir(reference), records.validate_run_dir(run)
+    assert ra["metrics"] == rb["metrics"] and ra["extra"]["discriminative"] == rb["extra"]["discriminative"]
+    # the training log of the resumed run is the uninterrupted one's, record for record (times aside)
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("time_s", "eval_time_s", "images_per_s")}  # noqa
+    la = [strip(json.loads(x)) for x in (reference / "metrics.jsonl").read_text().splitlines()]
+    lb = [strip(json.loads(x)) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert la == lb
+    # keep_checkpoints = 2 across the three attempts: dgc-0 and dgc-0-<step> of the earlier ones are gone
+    assert checkpoints(run) == ["dgc-1", "dgc-2"]
+    assert not [p.name for p in run.rglob("*") if p.name.startswith(".") or "tempstate" in p.name]
+
+
+def test_keeper_removes_checkpoints_of_every_attempt(tmp_path):
+    """Old checkpoints beyond keep_checkpoints go, whichever attempt wrote them; a newer one that a killed attempt
+    wrote before its state.json is removed too; the one state.json names is kept."""
+    from dgc import train
+
+    ck = tmp_path / "checkpoints"
+    ck.mkdir()
+    for name in ("dgc-0", "dgc-1", "dgc-1-3", "dgc-2", "dgc-3"):
+        for suffix in (".index", ".data-00000-of-00001"):
+            (ck / (name + suffix)).write_bytes(b"x")
+    (ck / "state.json").write_text("{}")
+    trainer = SimpleNamespace(ckpt_dir=ck, cfg={"keep_checkpoints": 2}, state={"checkpoint": "dgc-2"})
+    train.Trainer.prune_checkpoints(trainer)
+    assert sorted(p.name for p in ck.iterdir()) == ["dgc-1-3.data-00000-of-00001", "dgc-1-3.index",
+                                                     "dgc-2.data-00000-of-00001", "dgc-2.index", "state.json"]
+    trainer.cfg["keep_checkpoints"] = 1
+    train.Trainer.prune_checkpoints(trainer)
+    assert sorted(p.name for p in ck.iterdir()) == ["dgc-2.data-00000-of-00001", "dgc-2.index", "state.json"]
+
+
+def one_line_error(p) -> str:
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (p.returncode, p.stderr)
+    return lines[0]
 
 
 def test_bad_input_one_line(tmp_path, data_root):
     out = tmp_path / "runs"
     p = run_py("--dataset", "cifar10", "--budget", "smoke", "--out", str(out))
     assert p.returncode == 2 and "cifar10" in p.stderr
-    p = run_py("--budget", "smoke", "--epochs", "0", "--out", str(out), "--data-root", str(data_root))
-    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("error: epoch_num")
     p = run_py("--budget", "smoke", "--seed", "-1", "--out", str(out), "--data-root", str(data_root))
-    assert p.returncode == 2 and "seed" in p.stderr
+    assert p.returncode == 2 and "--seed" in p.stderr and "non-negative" in p.stderr
+    # a bad value, a split that leaves a class empty: one line, and no run folder
+    line = one_line_error(run_py("--budget", "smoke", "--epochs", "0", "--out", str(out), "--data-root",
+                                 str(data_root)))
+    assert line.startswith("error: epoch_num")
+    line = one_line_error(run_py("--budget", "smoke", "--protocol", "exp", "--ir", "1e9", "--out", str(out),
+                                 "--data-root", str(data_root)))
+    assert "empty" in line
+    assert not out.exists()
     # the same run name with another config is refused, nothing is overwritten
     run = out / "dgc" / records.run_name("mnist", "dgc", 1, 0, "smoke", variant="dgc")
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"dataset": "mnist", "lr": 1.0}))
-    p = run_py("--budget", "smoke", "--out", str(out), "--data-root", str(data_root))
-    assert p.returncode == 2 and "another config" in p.stderr
+    line = one_line_error(run_py("--budget", "smoke", "--out", str(out), "--data-root", str(data_root)))
+    assert "another config" in line
+    assert json.loads((run / "config.json").read_text()) == {"dataset": "mnist", "lr": 1.0}
+
+
+def test_unusable_paths_one_line(tmp_path, data_root):
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    line = one_line_error(run_py(*COMMON, "--out", str(afile / "runs"), "--data-root", str(data_root)))
+    assert str(afile) in line and "not a folder" in line and "--out" in line
+    line = one_line_error(run_py(*COMMON, "--out", str(tmp_path / "runs"), "--data-root", str(afile / "data")))
+    assert str(afile) in line
+    assert not (tmp_path / "runs").exists()
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders: the not-writable cases need another user")
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        line = one_line_error(run_py(*COMMON, "--out", str(ro / "runs"), "--data-root", str(data_root)))
+        assert str(ro) in line and "not writable" in line
+        line = one_line_error(run_py(*COMMON, "--out", str(tmp_path / "runs"), "--data-root", str(ro / "data")))
+        assert str(ro) in line
+        assert not (tmp_path / "runs").exists()
+    finally:
+        ro.chmod(0o755)

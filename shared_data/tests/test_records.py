@@ -134,23 +134,27 @@ def test_publish_copies_only_finished_runs(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["metrics.jsonl", "result.json"]
 
 
-def test_publish_without_a_training_log_copies_the_result_alone(tmp_path):
+def test_publish_refuses_a_run_without_its_training_log(tmp_path):
     run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
     run.write_result(_result())
-    target = records.publish(run.path, tmp_path / "results")
-    assert sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
+    with pytest.raises(records.RunError, match="no metrics.jsonl"):
+        records.publish(run.path, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
 
 
 def test_publish_never_replaces_a_result_from_another_device(tmp_path):
     results = tmp_path / "results"
     first = records.RunDir.create(tmp_path / "a", "toy", "r1", {})
     first.write_result(_result(device="cpu: AMD EPYC (2 cores)"))
+    first.log_metrics({"step": 1})
     assert records.publish(first.path, results) == results / "toy" / "r1" / "result.json"
     again = records.RunDir.create(tmp_path / "b", "toy", "r1", {})
     again.write_result(_result(device="cpu: AMD EPYC (2 cores)", wall_time_s=2.5))
+    again.log_metrics({"step": 1})
     assert records.publish(again.path, results) == results / "toy" / "r1" / "result.json"  # a re-run replaces
     other = records.RunDir.create(tmp_path / "c", "toy", "r1", {})
     other.write_result(_result(device="cpu: Intel(R) Xeon(R) Processor (2 cores)", wall_time_s=3.5))
+    other.log_metrics({"step": 1})
     target = records.publish(other.path, results)
     assert target == results / "toy" / "r1--cpu-intel-r-xeon-r-processor-2-cores" / "result.json"
     assert json.loads(target.read_text())["wall_time_s"] == 3.5
@@ -168,6 +172,7 @@ def test_run_name_is_config_derived():
 def test_publish_refuses_a_run_from_uncommitted_code_unless_allowed(tmp_path):
     run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
     run.write_result(dict(_result(), git_commit="a" * 40 + "+dirty"))
+    run.log_metrics({"step": 1})
     with pytest.raises(records.RunError, match="uncommitted code"):
         records.publish(run.path, tmp_path / "results")
     assert not (tmp_path / "results").exists()
