@@ -12,7 +12,9 @@ Faithful by default; each flag of the "fixes" group switches one documented corr
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,12 +32,32 @@ from fixes import FIXES, variant_of  # noqa: E402
 DATASETS = ("mnist", "fashion", "svhn", "cifar10")
 
 
+def finite_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"a finite number, got {value!r}")
+    return x
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a positive integer, got {value!r}")
+    return n
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_common_args(p, datasets=DATASETS, default_dataset="mnist", default_protocol="dgc",
                         default_split_seed=1, default_seed=1, default_budget="full")
     o = p.add_argument_group("CaLeG's own flags")
-    o.add_argument("--aug-rate", type=float, default=1.0,
+    o.add_argument("--aug-rate", type=finite_float, default=1.0,
                    help="r: ceil(batch x r) generated codes per batch, split by class shortfall; r <= 0 trains the "
                         "no-augmentation variant (caleg_noaug.py). Default 1.0")
     o.add_argument("--seeds", default=None,
@@ -47,7 +69,7 @@ def parse_args(argv=None):
     x.add_argument("--grid", default=None, metavar="FILE",
                    help="run every line of FILE (extra flags; '-' for none; '#' starts a comment) one after "
                         "another, each with the other flags of this command, e.g. fix_grid.txt")
-    x.add_argument("--stop-after-epoch", type=int, default=None,
+    x.add_argument("--stop-after-epoch", type=positive_int, default=None,
                    help="stop (as if interrupted) once this many epochs are checkpointed; re-run to resume")
     return p.parse_args(argv)
 
@@ -122,11 +144,20 @@ def run_one(args) -> list[dict]:
                                 tag="balanced" if args.imbalance == 0 else None)
         run_cfg = dict(cfg, protocol=args.protocol, imbalance=args.imbalance, ir=args.ir, split_seed=split_seed,
                        seed=seed, split_id=split.split_id, split_hash=split.split_hash)
-        run = records.RunDir.create(args.out, "caleg", name, run_cfg)
+        # Everything that can be refused is checked before the run folder exists (split loaded, config
+        # resolved, the trainer's own checks), so a refused run leaves no folder behind.
+        trainer = Trainer(cfg, split, None, seed, progress=not args.no_progress,
+                          stop_after_epoch=args.stop_after_epoch)
+        fresh = not (Path(args.out) / "caleg" / name).exists()
+        run = trainer.run = records.RunDir.create(args.out, "caleg", name, run_cfg)
         if run.is_complete():
             print(f"{run.path}: finished earlier, reporting its result")
-        result = Trainer(cfg, split, run, seed, progress=not args.no_progress,
-                         stop_after_epoch=args.stop_after_epoch).train()
+        try:
+            result = trainer.train()
+        except BaseException:
+            if fresh and not trainer.started:  # failed before training began: nothing worth keeping
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
         results.append(result)
         if args.publish:
             print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
@@ -140,6 +171,12 @@ def run_one(args) -> list[dict]:
     return results
 
 
+def os_error_line(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return (f"error: {where}{exc.strerror or exc}; give a folder you can write to (--out, --data-root) or fix "
+            f"its permissions")
+
+
 def main(argv=None) -> int:
     cli.sigterm_as_interrupt()  # a stop by a scheduler or `kill` checkpoints like Ctrl-C
     try:
@@ -149,8 +186,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume from the last epoch checkpoint", file=sys.stderr)
         return 130
-    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError, OSError) as exc:
+    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a data root or --out that is not writable, or lies under a file
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     except Exception as exc:
         if type(exc).__name__ != "Interrupted":  # caleg.train.Interrupted (--stop-after-epoch)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import losses, nets
+from . import losses, nets, ops
 from .tfcompat import tf
 
 
@@ -30,6 +30,7 @@ class CaLeGGraph:
         cfg = self.cfg
         h, w, c = cfg["image_shape"]
         local = [tf.GraphKeys.LOCAL_VARIABLES]
+        self.step_seed = ops.step_seed()  # fed at every execution (train.py): stateless random ops, exact resume
         n = len(x_train)
         self.x_train_ph = tf.placeholder(tf.uint8, [n, h, w, c], "x_train_all")
         self.y_train_ph = tf.placeholder(tf.int32, [n], "y_train_all")
@@ -54,7 +55,7 @@ class CaLeGGraph:
         self.g_factor_ph = tf.placeholder(tf.float32, [k, d, d], "class_gauss_factor")
         self.set_gauss = tf.group(tf.assign(self.g_mean, self.g_mean_ph), tf.assign(self.g_factor, self.g_factor_ph))
 
-        eps = tf.random.normal(tf.stack([tf.shape(self.y_gen)[0], d]))
+        eps = ops.random_normal(tf.stack([tf.shape(self.y_gen)[0], d]))
         self.z_new = tf.gather(self.g_mean, self.y_gen) + tf.einsum("ni,nij->nj", eps,
                                                                      tf.gather(self.g_factor, self.y_gen))
         z_var = tf.Variable(tf.zeros([0, d]), trainable=False, collections=local, validate_shape=False,
@@ -74,7 +75,7 @@ class CaLeGGraph:
         # Autoencoder and classifier on the real batch (training mode).
         self.z = nets.encoder(x, cfg, training=True)
         self.x_rec, self.logits = nets.decoder(self.z, cfg, training=True)
-        self.pz = tf.random.normal(tf.shape(self.z))  # fresh N(0, I) prior batch for the MMD
+        self.pz = ops.random_normal(tf.shape(self.z))  # fresh N(0, I) prior batch for the MMD
         self.loss_rec = losses.reconstruction(x, self.x_rec, cfg["rec_weight"])
         self.loss_mmd = losses.mmd_penalty(self.z, self.pz, cfg["zdim"])
         self.loss_ce = losses.cross_entropy(self.logits, y, red)
@@ -132,7 +133,7 @@ class CaLeGGraph:
         self.x_vis, _ = nets.decoder(self.z_vis, cfg, training=False)
 
         self._optimizers()
-        self.saver = tf.train.Saver(self.saved_variables(), max_to_keep=2)
+        self.saver = tf.train.Saver(self.saved_variables(), max_to_keep=None)  # train.py prunes
         self.init = tf.global_variables_initializer()
 
     def _optimizers(self):

@@ -2,6 +2,7 @@
 functions."""
 from __future__ import annotations
 
+from . import ops
 from .tfcompat import tf
 
 MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -76,13 +77,13 @@ def pair_real(real, other, aug_rate: float, resample: bool = False):
     """
     n_real, n_other = tf.shape(real)[0], tf.shape(other)[0]
     if resample:
-        return tf.gather(real, tf.random.uniform([n_other], 0, n_real, dtype=tf.int32))
+        return tf.gather(real, ops.random_uniform(tf.reshape(n_other, [1]), 0, n_real, dtype=tf.int32))
 
     def truncated():
-        return tf.random.shuffle(real)[:n_other]
+        return tf.gather(real, ops.random_permutation(n_real)[:n_other])
 
     def gathered():
-        return gpu_style_gather(real, tf.random.shuffle(tf.range(n_other)))
+        return gpu_style_gather(real, ops.random_permutation(n_other))
 
     if aug_rate == 1:
         return tf.cond(tf.equal(n_other, n_real), lambda: tf.identity(real),
@@ -92,7 +93,7 @@ def pair_real(real, other, aug_rate: float, resample: bool = False):
 
 def gradient_penalty(critic, real, other):
     """mean over samples of (||grad_u critic(u)||_2 - 1)^2, u = real + alpha (other - real), alpha ~ U(0, 1)."""
-    alpha = tf.random.uniform(tf.stack([tf.shape(other)[0], 1, 1, 1]), 0.0, 1.0)
+    alpha = ops.random_uniform(tf.stack([tf.shape(other)[0], 1, 1, 1]), 0.0, 1.0)
     u = real + alpha * (other - real)
     grad = tf.gradients(critic(u), [u])[0]
     slopes = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))

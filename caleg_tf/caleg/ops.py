@@ -10,6 +10,12 @@ anonymous184/CaLeG@096caad).
 
 Raw variables and ``tf.nn`` ops only (no Keras layer classes), so the variable names and counts are the
 original's and the whole graph is plain TF1.
+
+Random numbers inside the graph (input noise, prior samples, generated codes, gradient-penalty pairing and
+mixing weights) come from *stateless* ops: each op's seed is (the execution's seed words) + (the op's number in
+the graph), and the training loop feeds a seed that is a function of the run seed and the position in the run
+(epoch, step, which execution). The same draws, in distribution, as the original's stateful ops, but a run
+resumed from a checkpoint draws exactly what an uninterrupted run draws (``train.py``).
 """
 from __future__ import annotations
 
@@ -17,11 +23,51 @@ from .tfcompat import tf
 
 BN_EPS = 1e-5
 BN_DECAY = 0.9
+STEP_SEED = "caleg_step_seed"
+RANDOM_OPS = "caleg_random_ops"
+MAX_RANDOM_OPS = 1024  # op numbers are added to the first seed word, which the loop spaces by this much
+
+
+def step_seed():
+    """The graph's execution seed: an int64 [2] input, fed by the training loop at every ``session.run``
+    (default (0, 0), for tests that drive the graph by hand). Created once per graph, outside any scope."""
+    g = tf.get_default_graph()
+    found = g.get_collection(STEP_SEED)
+    if found:
+        return found[0]
+    with g.control_dependencies(None), g.name_scope(None):  # also outside any tf.cond branch
+        seed = tf.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="step_seed")
+    g.add_to_collection(STEP_SEED, seed)
+    return seed
+
+
+def op_seed():
+    """A seed of its own for one stateless random op: the execution seed plus (op number, 0)."""
+    g = tf.get_default_graph()
+    base = step_seed()
+    k = len(g.get_collection(RANDOM_OPS))
+    if k >= MAX_RANDOM_OPS:
+        raise ValueError(f"more than {MAX_RANDOM_OPS} random ops in one graph")
+    g.add_to_collection(RANDOM_OPS, k)
+    return base + tf.constant([k, 0], tf.int64)
+
+
+def random_normal(shape, std: float = 1.0):
+    return tf.random.stateless_normal(shape, op_seed(), stddev=std, dtype=tf.float32)
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=tf.float32):
+    return tf.random.stateless_uniform(shape, op_seed(), minval=minval, maxval=maxval, dtype=dtype)
+
+
+def random_permutation(n):
+    """A uniformly random permutation of range(n) (the argsort of n uniform draws)."""
+    return tf.argsort(tf.random.stateless_uniform(tf.reshape(n, [1]), op_seed()), stable=True)
 
 
 def add_noise(x, std: float = 0.01):
     """The encoder's and discriminator's input noise (``e_noise = 'add_noise'``): truncated N(0, std)."""
-    return x + tf.truncated_normal(tf.shape(x), 0.0, std, dtype=tf.float32)
+    return x + tf.random.stateless_truncated_normal(tf.shape(x), op_seed(), 0.0, std, dtype=tf.float32)
 
 
 def linear(x, out_dim: int, scope: str, init_std: float):

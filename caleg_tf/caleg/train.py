@@ -21,11 +21,17 @@ from shared_data import records
 
 from fixes import PAPER_METHOD, variant_of
 
-from . import gaussians, plots
+from . import gaussians, ops, plots
 from .graph import CaLeGGraph
 from .tfcompat import tf
 
 STATE_FILE = "state.json"
+CHECKPOINT_PREFIX = "caleg"
+KEEP_CHECKPOINTS = 2
+# Which execution of a step a seed is for (execution_seed): the warm-up step, the encoder step of phase 2 and
+# the pretraining steps use 0; the decoder step 1; the discriminator step 2; evaluation batches 3.
+PART_TRAIN, PART_DEC, PART_DISC, PART_EVAL = 0, 1, 2, 3
+VAL_BATCH_OFFSET = 2 ** 19  # evaluation batch numbers of the validation set start here
 
 
 class Interrupted(Exception):
@@ -63,6 +69,13 @@ def holdout(split, fraction: float, seed: int):
     return (split.x_train[tr], split.y_train[tr]), (split.x_train[va], split.y_train[va])
 
 
+def execution_seed(seed: int, epoch: int, step: int, part: int) -> np.ndarray:
+    """The seed fed to one ``session.run`` (the graph's stateless random ops add their op number to the first
+    word): a function of the run seed and the position in the run only, so a resumed run draws what an
+    uninterrupted one draws. ``epoch`` -1 is the pretraining."""
+    return np.array([seed * ops.MAX_RANDOM_OPS, ((epoch + 1) * 2 ** 20 + step) * 4 + part], dtype=np.int64)
+
+
 class Trainer:
     def __init__(self, cfg: dict, split, run: records.RunDir, seed: int, progress: bool = True,
                  stop_after_epoch: int | None = None):
@@ -81,6 +94,13 @@ class Trainer:
         self.weights = gaussians.class_weights(self.train_counts)
         self._y_gen = {}
         self.x_test, self.y_test = split.x_test, split.y_test  # the smoke budget's cut is the split's own
+        self.started = False  # True once the session exists (run.py removes a fresh folder of a run that fails before)
+        if cfg["aug_rate"] > 0:  # a rate that generates nothing for some batch is refused before anything trains
+            for b in {self.batch, self.n % self.batch or self.batch}:
+                self.y_gen(b)
+        if cfg["report_epoch"] is not None and not 1 <= cfg["report_epoch"] <= cfg["epochs"]:
+            raise ValueError(f"--report-epoch {cfg['report_epoch']} is outside 1..{cfg['epochs']} (the epochs of "
+                             f"this budget)")
 
     # -- schedule --------------------------------------------------------------------------------------
     def steps_in_epoch(self, epoch: int) -> int:
@@ -122,10 +142,12 @@ class Trainer:
         cfg = self.cfg
         state = self._read_state()
         start_epoch = state["epoch"] + 1 if state else 0
-        tf_seed = self.seed * 1000 + start_epoch  # TF's random stream restarts on resume (documented)
-        self.g = g = CaLeGGraph(cfg, self.x_train, self.y_train, seed=tf_seed)
+        # The graph seed sets the initial weights only (a resumed run restores them); every random op of a step
+        # is stateless and seeded from the step's position (execution_seed), so a resumed run draws the same.
+        self.g = g = CaLeGGraph(cfg, self.x_train, self.y_train, seed=self.seed)
         self.rng = legacy_numpy_rng(self.split.split_seed, len(self.split.y_train))
         sess = self.sess = tf.Session(graph=g.graph)
+        self.started = True
         with g.graph.as_default():
             sess.run(g.init)
             sess.run(g.local_init, {g.x_train_ph: self.x_train, g.y_train_ph: self.y_train.astype(np.int32)})
@@ -141,9 +163,11 @@ class Trainer:
                 self.fit = self._load_fit(state["last_fit_epoch"])
                 elapsed = state["elapsed_s"]
                 self.run.truncate_metrics(lambda r: r.get("epoch", -1) < start_epoch)
+                self._prune_checkpoints({state["epoch"]})  # what a kill during a later save left
                 print(f"resuming {self.run.path} after epoch {state['epoch']}")
             else:
                 self.run.truncate_metrics(lambda r: False)
+                self._prune_checkpoints(set())
                 self.fit, elapsed = None, 0.0
                 if cfg["e_pretrain"]:
                     self._pretrain()
@@ -167,7 +191,8 @@ class Trainer:
         for step in range(cfg["e_pretrain_steps"]):
             idx = self.rng.choice(self.n, size, replace=False).astype(np.int32)
             pz = self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), size)
-            _, loss = self.sess.run([g.train_pre, g.loss_pre], {g.pre_idx: idx, g.pre_pz: pz})
+            _, loss = self.sess.run([g.train_pre, g.loss_pre], {g.pre_idx: idx, g.pre_pz: pz,
+                                                                g.step_seed: self._seed(-1, step, PART_TRAIN)})
             if loss < cfg["e_pretrain_stop_loss"]:
                 break
         self.pretrain_log = {"pretrain_steps": step + 1, "pretrain_loss": float(loss)}
@@ -183,11 +208,12 @@ class Trainer:
         t0 = time.time()
         bar = tqdm(self.epoch_batches(epoch), total=n_steps, desc=f"epoch {epoch + 1}/{cfg['epochs']}"
                    f" ({'phase 2' if phase2 else 'warm-up'})", disable=not self.progress, leave=False)
-        for idx in bar:
+        for step, idx in enumerate(bar):
             y = self.y_train[idx]
             if not phase2:
+                feed = {g.batch_idx: idx, g.step_seed: self._seed(epoch, step, PART_TRAIN)}
                 _, z, rec, mmd, ce, enc, acc = sess.run([g.train_ae, g.z, g.loss_rec, g.loss_mmd, g.loss_ce,
-                                                         g.loss_ae, g.train_acc], {g.batch_idx: idx})
+                                                         g.loss_ae, g.train_acc], feed)
                 if g.aug:  # unused prior draw of the original: consumes the numpy stream only
                     self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), len(idx))
                 vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc, "train_acc": acc}
@@ -197,13 +223,13 @@ class Trainer:
                 if g.aug:
                     feed[g.y_gen] = self.y_gen(len(idx))
                     enc_fetch.append(g.store_z_gen)
-                out = sess.run(enc_fetch, feed)
+                out = sess.run(enc_fetch, {**feed, g.step_seed: self._seed(epoch, step, PART_TRAIN)})
                 z, rec, mmd, ce, enc, acc = out[1:7]
-                _, dec = sess.run([g.train_dec, g.loss_dec], feed)
+                _, dec = sess.run([g.train_dec, g.loss_dec], {**feed, g.step_seed: self._seed(epoch, step, PART_DEC)})
                 disc_fetch = [g.train_disc, g.loss_disc, g.loss_critic, g.loss_gp]
                 if g.aug:
                     disc_fetch.append(g.accepted)
-                d_out = sess.run(disc_fetch, feed)
+                d_out = sess.run(disc_fetch, {**feed, g.step_seed: self._seed(epoch, step, PART_DISC)})
                 if g.aug:
                     ok = d_out[4]
                     n_accepted += int(ok.sum())
@@ -231,7 +257,7 @@ class Trainer:
         self.run.log_metrics(record)
         # The original evaluates the test set after every epoch (caleg.py L355); so does the port, and the
         # report rule (_finish) picks one epoch's record afterwards.
-        logits = self._predict(self.x_test)
+        logits = self._predict(self.x_test, epoch)
         pred = logits.argmax(1)
         m = sd_metrics.compute(self.y_test, pred, train_counts=self.split.train_counts,
                                num_classes=self.num_classes)
@@ -240,7 +266,7 @@ class Trainer:
         self.run.log_eval(split="test", metrics={k: m[k] for k in sd_metrics.SCALAR_METRICS}, epoch=epoch,
                           phase=record["phase"], per_class_recall=m["per_class_recall"])
         if self.x_val is not None:
-            mv = sd_metrics.compute(self.y_val, self._predict(self.x_val).argmax(1),
+            mv = sd_metrics.compute(self.y_val, self._predict(self.x_val, epoch, VAL_BATCH_OFFSET).argmax(1),
                                     train_counts=self.train_counts, num_classes=self.num_classes)
             self.run.log_eval(split="val", metrics={k: mv[k] for k in sd_metrics.SCALAR_METRICS}, epoch=epoch,
                               phase=record["phase"])
@@ -248,9 +274,15 @@ class Trainer:
             tqdm.write(f"epoch {epoch + 1}: {dt:.0f}s, {record['s_per_step']:.2f} s/step, "
                        f"test {sd_metrics.summary_line(m)}")
 
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        bs = self.cfg["eval_batch_size"]
-        return np.concatenate([self.sess.run(self.g.eval_logits, {self.g.x_eval: x[i:i + bs]})
+    def _seed(self, epoch: int, step: int, part: int) -> np.ndarray:
+        return execution_seed(self.seed, epoch, step, part)
+
+    def _predict(self, x: np.ndarray, epoch: int, first_batch: int = 0) -> np.ndarray:
+        """C's logits in batches; the evaluation noise of batch i is seeded from (epoch, first_batch + i)."""
+        bs, g = self.cfg["eval_batch_size"], self.g
+        return np.concatenate([self.sess.run(g.eval_logits, {g.x_eval: x[i:i + bs],
+                                                            g.step_seed: self._seed(epoch, first_batch + i // bs,
+                                                                                    PART_EVAL)})
                                for i in range(0, len(x), bs)])
 
     def _refit(self, epoch: int):
@@ -278,13 +310,29 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _checkpoint(self, epoch: int, elapsed: float):
-        prefix = self.g.saver.save(self.sess, str(self.run.checkpoint_dir / "caleg"), global_step=epoch,
+        prefix = self.g.saver.save(self.sess, str(self.run.checkpoint_dir / CHECKPOINT_PREFIX), global_step=epoch,
                                    write_meta_graph=False)
         st = self.rng.get_state()
         state = {"epoch": epoch, "checkpoint": Path(prefix).name, "elapsed_s": elapsed,
                  "last_fit_epoch": self.fit["epoch"] if self.fit else None,
                  "rng_state": [st[0], st[1].tolist(), int(st[2]), int(st[3]), float(st[4])]}
         records.atomic_write_json(self.run.checkpoint_dir / STATE_FILE, state)
+        self._prune_checkpoints(set(range(epoch - KEEP_CHECKPOINTS + 1, epoch + 1)))
+
+    def _prune_checkpoints(self, keep: set[int]) -> None:
+        """Delete every checkpoint file but those of the epochs in ``keep``, and what a save killed half-way
+        left (TensorFlow's ``*_temp`` folders and ``*.tempstate*`` files). Runs after state.json names the
+        newest, so a kill at any point leaves the checkpoint it names; the keeper holds across resumes (the
+        saver itself keeps everything)."""
+        import re
+        import shutil
+
+        whole = re.compile(rf"{CHECKPOINT_PREFIX}-(\d+)\.(index|data-\d+-of-\d+)")
+        for p in self.run.checkpoint_dir.glob(f"{CHECKPOINT_PREFIX}-*"):
+            m = whole.fullmatch(p.name)
+            if m and p.is_file() and int(m.group(1)) in keep:
+                continue
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     def _read_state(self):
         p = self.run.checkpoint_dir / STATE_FILE
