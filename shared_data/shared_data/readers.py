@@ -69,22 +69,28 @@ def read_emnist_digits_zip(path: str | Path):
             np.ascontiguousarray(np.swapaxes(x_test, 1, 2)), y_test.astype(np.int64))
 
 
-def read_stl10_archive(path: str | Path):
-    """``stl10_binary.tar.gz``: ``{train,test}_X.bin`` hold 3x96x96 column-major planes per image, ``*_y.bin``
-    labels 1..10 (mapped to 0..9). Returns NHWC uint8 images in file order."""
-    wanted = ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin")
+def _tar_members(path: str | Path, names, title: str) -> dict[str, bytes]:
+    """The bytes of each named file (by base name) in a ``.tar.gz``; a missing one or a broken archive is a
+    DataError naming the archive."""
     found = {}
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar.getmembers():
                 base = member.name.rsplit("/", 1)[-1]
-                if base in wanted and member.isfile():
+                if base in names and member.isfile():
                     found[base] = tar.extractfile(member).read()
     except (OSError, EOFError, tarfile.TarError) as exc:
-        raise DataError(f"{path}: cannot read STL-10 archive ({exc})") from exc
-    missing = [n for n in wanted if n not in found]
+        raise DataError(f"{path}: cannot read {title} archive ({exc})") from exc
+    missing = [n for n in names if n not in found]
     if missing:
-        raise DataError(f"{path}: STL-10 archive lacks {', '.join(missing)}")
+        raise DataError(f"{path}: {title} archive lacks {', '.join(missing)}")
+    return found
+
+
+def read_stl10_archive(path: str | Path):
+    """``stl10_binary.tar.gz``: ``{train,test}_X.bin`` hold 3x96x96 column-major planes per image, ``*_y.bin``
+    labels 1..10 (mapped to 0..9). Returns NHWC uint8 images in file order."""
+    found = _tar_members(path, ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"), "STL-10")
     out = []
     for part in ("train", "test"):
         raw = np.frombuffer(found[f"{part}_X.bin"], np.uint8)
@@ -154,18 +160,7 @@ def _cifar_batch(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 def read_cifar10_archive(path: str | Path, batch_md5: dict[str, str] | None = None):
     """Read ``cifar-10-python.tar.gz``: train = data_batch_1..5 in order, test = test_batch."""
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    batches = {}
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            for member in tar.getmembers():
-                base = member.name.rsplit("/", 1)[-1]
-                if base in names and member.isfile():
-                    batches[base] = tar.extractfile(member).read()
-    except (OSError, EOFError, tarfile.TarError) as exc:
-        raise DataError(f"{path}: cannot read CIFAR-10 archive ({exc})") from exc
-    missing = [n for n in names if n not in batches]
-    if missing:
-        raise DataError(f"{path}: CIFAR-10 archive lacks {', '.join(missing)}")
+    batches = _tar_members(path, names, "CIFAR-10")
     if batch_md5:
         import hashlib
 
