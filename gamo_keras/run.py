@@ -109,9 +109,10 @@ def main(argv=None) -> int:
 def _main(args) -> int:
     from shared_data import records, splits
 
+    cfg = resolve(args)  # bad values fail here, before the framework starts (gamo.backend imports Keras)
+
     from gamo import backend
 
-    cfg = resolve(args)  # bad values fail here, before the framework starts
     backend.check()
     if cfg.model == "baseline" and args.stage == "gamo2pix":
         raise ValueError("--stage gamo2pix needs a GAMO run, not --model baseline")

@@ -16,7 +16,7 @@ DATASET_MODULES = {"mnist": "mnist", "fashion": "fashion", "cifar10": "cifar10",
 # Every fix key with its faithful default (the released code's behaviour), from the one table in fixes.py.
 FIX_DEFAULTS = variants.values({}, FIXES)
 
-# What each budget changes. Same networks, losses and weights in every budget.
+# What each budget changes. Same networks (smoke: narrower), losses and weights in every budget.
 #   epochs           number of training epochs
 #   refit_every      Gaussian refit interval in epochs; the warm-up (phase 1) lasts this many epochs
 #   steps_per_epoch  batches per epoch (None: one pass); batches continue cyclically through the fixed order,
@@ -33,8 +33,13 @@ BUDGETS = {
     # the full test set evaluated after every epoch. CIFAR10/SVHN (batch 50): 206 warm-up steps, 2 x 50.
     "quick": {"epochs": 3, "refit_every": 1, "e_pretrain_steps": 5,
               "phase2_steps_per_epoch": {"mnist": 25, "fashion": 25, "cifar10": 50, "svhn": 50}},
+    # Seconds, for tests: every stage and file of a run (pretraining, warm-up, refit, phase 2, evaluation,
+    # checkpoints, pictures) on narrow networks. The full-width nets (1024 filters) made one smoke run cost
+    # minutes of CPU, nearly all of it in the convolutions of two phase-2 iterations; the code paths do not
+    # depend on the width (each stack still halves its channels layer by layer: 8, 16, 32, 64).
     "smoke": {"epochs": 2, "refit_every": 1, "steps_per_epoch": 2, "batch_size": 20, "e_pretrain_steps": 2,
-              "e_pretrain_sample_size": 200, "test_per_class": 50},
+              "e_pretrain_sample_size": 200, "test_per_class": 50,
+              "e_num_filters": 64, "g_num_filters": 64, "d_num_filters": 64},
 }
 
 

@@ -35,5 +35,5 @@ BUDGETS = {
     "quick": {"epoch_num": 2, "eval_strategy": "last", "test_subset_per_class": 100, "save_every_epoch": 1},
     "smoke": {"epoch_num": 2, "batch_size": 10, "steps_per_epoch": 2, "e_pretrain_sample_size": 50,
               "e_pretrain_steps": 2, "eval_strategy": "all", "test_subset_per_class": 2, "sampling_size": 2,
-              "save_every_epoch": 1},
+              "save_every_epoch": 1, "e_num_filters": 64, "hdim": 256, "g_num_filters": 64},  # MNIST's narrow nets
 }

@@ -67,8 +67,10 @@ BUDGETS = {
     # each class in the official order: 500 of 10000); S stays 10; a checkpoint after every epoch.
     "quick": {"epoch_num": 3, "eval_strategy": "last", "test_subset_per_class": 50, "save_every_epoch": 1},
     # Seconds, for tests: 2 epochs of 2 batches of 20, 2 pretraining steps on 100 images, an evaluation after
-    # each epoch on 10 test images (one per class) with S = 2, a checkpoint after each epoch (resume is tested).
+    # each epoch on 10 test images (one per class) with S = 2, a checkpoint after each epoch (resume is tested),
+    # on narrow networks (encoder 8 -> 64 filters, so hdim = 2 x 2 x 64; decoder 64 -> 16): every stage runs,
+    # in seconds rather than minutes of CPU; the code paths do not depend on the width.
     "smoke": {"epoch_num": 2, "batch_size": 20, "steps_per_epoch": 2, "e_pretrain_sample_size": 100,
               "e_pretrain_steps": 2, "eval_strategy": "all", "test_subset_per_class": 1, "sampling_size": 2,
-              "save_every_epoch": 1},
+              "save_every_epoch": 1, "e_num_filters": 64, "hdim": 256, "g_num_filters": 64},
 }

@@ -145,11 +145,35 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+_CSV_ROWS_PER_BLOCK = 4096  # bounds the formatting buffer (rows x columns x 4 bytes for pixel values)
+
+
 def _csv_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+    """Rows of pixel values then the label, byte for byte what ``np.savetxt(table, fmt="%d", delimiter=",")``
+    writes. savetxt formats every number in Python (tens of seconds for 70,000 MNIST rows); here each value is
+    looked up in a table of its decimal digits. Negative or large values go through savetxt itself."""
     table = np.concatenate([x.reshape(len(x), -1).astype(np.int64), y.reshape(-1, 1)], axis=1)
-    buf = io.StringIO()
-    np.savetxt(buf, table, fmt="%d", delimiter=",")
-    return buf.getvalue().encode()
+    if table.size == 0 or table.min() < 0 or table.max() > 65535:
+        buf = io.StringIO()
+        np.savetxt(buf, table, fmt="%d", delimiter=",")
+        return buf.getvalue().encode()
+    digits = [b"%d" % v for v in range(int(table.max()) + 1)]
+    width = max(len(d) for d in digits) + 1  # the digits and one separator
+    lookup = np.zeros((len(digits), width), np.uint8)
+    lengths = np.array([len(d) for d in digits])
+    for v, d in enumerate(digits):
+        lookup[v, :len(d)] = np.frombuffer(d, np.uint8)
+    separators = np.full(table.shape[1], ord(","), np.uint8)
+    separators[-1] = ord("\n")
+    position = np.arange(width)
+    out = []
+    for start in range(0, len(table), _CSV_ROWS_PER_BLOCK):
+        block = table[start:start + _CSV_ROWS_PER_BLOCK]
+        chars = lookup[block]  # (rows, columns, width): each value's digits, zero-padded
+        n = lengths[block][..., None]
+        chars[position == n] = np.broadcast_to(separators, block.shape).ravel()
+        out.append(chars[position <= n].tobytes())
+    return b"".join(out)
 
 
 def _sha256(data: bytes) -> str:
