@@ -19,9 +19,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from imblearn.metrics import geometric_mean_score, specificity_score
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
-                             precision_score, recall_score, roc_auc_score)
 
 SCALAR_METRICS = ("accuracy", "acsa", "gm_gamo", "gmacro_dgc", "gm_imblearn_macro", "fmacro", "fmacro_dgc",
                   "rmi", "pma")
@@ -44,6 +41,12 @@ def compute(y_true, y_pred, scores=None, train_counts=None, num_classes: int | N
     ``train_counts`` (per label) decides the smallest and largest class for RMI and PMA; pass ``smallest`` /
     ``largest`` explicitly where counts tie (``step`` profiles).
     """
+    # imported here, not with the module: reading and validating records (shared_data.records imports this
+    # module for SCALAR_METRICS) then costs no scikit-learn import, seconds on a loaded machine
+    from imblearn.metrics import geometric_mean_score, specificity_score
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                                 precision_score, recall_score, roc_auc_score)
+
     y_true = np.asarray(y_true).astype(np.int64).ravel()
     y_pred = np.asarray(y_pred).astype(np.int64).ravel()
     if y_true.shape != y_pred.shape or y_true.size == 0:
