@@ -37,6 +37,35 @@ def scores_of(y_true, y_pred, k):
             "per_class_recall": recall.tolist(), "confusion_matrix": cm.tolist()}
 
 
+def write_run(out, method, dataset, protocol, split_seed, seed, budget, variant, baseline=False, block=None,
+              seconds=0.0, device=None):
+    """A finished run folder, or the one already there (a resumed run continues in it)."""
+    name = records.run_name(dataset, protocol, split_seed, seed, budget, variant=variant)
+    run = records.RunDir.create(out, method, name, config={"model": variant, "seed": seed})
+    if run.is_complete():
+        return run
+    (run.path / "started").touch()
+    deadline = time.time() + 120
+    while block is not None and block.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(seconds)
+    rng = np.random.default_rng([split_seed, seed, len(variant)])
+    y_true = np.repeat(np.arange(3), 10)
+    y_pred = np.where(rng.random(30) < 0.7, y_true, rng.integers(0, 3, 30))
+    scores = np.eye(3)[y_pred] * 0.9 + 0.1 / 3
+    m = scores_of(y_true, y_pred, 3)
+    run.log_eval("test", m, step=1)
+    run.save_predictions(y_true=y_true, y_pred=y_pred, scores=scores)
+    split = SimpleNamespace(eval_subset="full", dataset=dataset, protocol=protocol,
+                            split_id=f"{dataset}-{protocol}-s{split_seed}", split_hash="0" * 64,
+                            split_seed=split_seed, train_counts=[20, 10, 5], y_test=y_true)
+    run.write_result(records.make_result(
+        method=method, framework="numpy", split=split, seed=seed, budget=budget,
+        device=device or records.describe_device(), wall_time_s=0.1, metrics=m, config=run.config,
+        variant=Variant(variant, True, {}), paper_method=None if baseline else method.upper()))
+    return run
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     for flag in ("--dataset", "--protocol", "--budget", "--out", "--data-root", "--publish"):
@@ -65,28 +94,9 @@ def main() -> int:
         if (control / f"fail-{run_id}").exists():
             print("error: the fake method fails on purpose", file=sys.stderr)
             return 2
-        run = records.RunDir.create(args.out, method, name, config={"model": variant, "seed": args.seed})
-        if not run.is_complete():
-            (run.path / "started").touch()
-            deadline = time.time() + 120
-            while (control / f"block-{run_id}").exists() and time.time() < deadline:
-                time.sleep(0.05)
-            time.sleep(float(os.environ.get("FAKE_SECONDS", "0")))
-            rng = np.random.default_rng([args.split_seed, args.seed, len(variant)])
-            y_true = np.repeat(np.arange(3), 10)
-            y_pred = np.where(rng.random(30) < 0.7, y_true, rng.integers(0, 3, 30))
-            scores = np.eye(3)[y_pred] * 0.9 + 0.1 / 3
-            m = scores_of(y_true, y_pred, 3)
-            run.log_eval("test", m, step=1)
-            run.save_predictions(y_true=y_true, y_pred=y_pred, scores=scores)
-            split = SimpleNamespace(eval_subset="full", dataset=args.dataset, protocol=args.protocol,
-                                    split_id=f"{args.dataset}-{args.protocol}-s{args.split_seed}",
-                                    split_hash="0" * 64, split_seed=args.split_seed, train_counts=[20, 10, 5],
-                                    y_test=y_true)
-            run.write_result(records.make_result(
-                method=method, framework="numpy", split=split, seed=args.seed, budget=args.budget,
-                device=records.describe_device(), wall_time_s=0.1, metrics=m, config=run.config,
-                variant=Variant(variant, True, {}), paper_method=None if args.model else method.upper()))
+        run = write_run(args.out, method, args.dataset, args.protocol, args.split_seed, args.seed, args.budget,
+                        variant, baseline=bool(args.model),
+                        block=control / f"block-{run_id}", seconds=float(os.environ.get("FAKE_SECONDS", "0")))
         if args.publish:
             print(f"published {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
         return 0
