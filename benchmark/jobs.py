@@ -121,6 +121,13 @@ class RunCommand(Checkpointable):
                     pid_start=process_start(os.getpid()), started_utc=utc_now(), ended_utc=None, returncode=None,
                     stderr_tail="", attempts=attempt, slurm_job_id=os.environ.get("SLURM_JOB_ID"))
         env = dict(os.environ, **self.env)
+        # the runner's package is on PYTHONPATH for this worker only: run.py sees its own environment's paths
+        own = str(Path(__file__).resolve().parents[1])
+        kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != own]
+        if kept:
+            env["PYTHONPATH"] = os.pathsep.join(kept)
+        else:
+            env.pop("PYTHONPATH", None)
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             try:
                 self._process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdout=out, stderr=err)
