@@ -122,16 +122,17 @@ class Runner:
         if not state:
             return Status("missing", "never started", record=record)
         if state == "failed":
-            return Status("failed", f"run.py exited {record.get('returncode')}", record=record)
+            return Status("failed", record.get("failure") or f"run.py exited {record.get('returncode')}",
+                          record=record)
         if state == "finished":
             return Status("failed", f"run.py exited 0 but published no result with variant {job.variant!r} "
                                     f"under {self.results / job.method} (check the plan's variant name)",
                           record=record)
+        if record.get("cluster") == "slurm":  # submitted, running, requeued or interrupted: ask the cluster
+            return self._slurm_status(job, record)
         if state == "interrupted":
             return Status("missing", "interrupted (a new run resumes it)", record=record)
-        # submitted, running or requeued: is it still?
-        if record.get("cluster") == "slurm":
-            return self._slurm_status(job, record)
+        # submitted or running here: is it still?
         if record.get("host") != socket.gethostname():
             return Status("running", f"on {record.get('host')} (not checked from here)", record=record)
         if alive(record.get("pid"), record.get("pid_start")) or \
@@ -146,12 +147,15 @@ class Runner:
         state = slurm_state(str(job_id), self.state_root / "submitit")
         if state in SLURM_ACTIVE or (state == "UNKNOWN" and record.get("state") == "submitted"):
             return Status("running", f"slurm job {job_id} {state}", record=record)
+        if record.get("state") == "interrupted":
+            return Status("missing", f"slurm job {job_id} interrupted ({state}; a new run resumes it)",
+                          record=record)
         err = self.paths(job)[2]
-        detail = tail(err) or _submitit_stderr(self.state_root / "submitit", str(job_id))
-        write_state(self.paths(job)[0], state="failed", ended_utc=utc_now(), stderr_tail=detail,
+        failure = f"slurm job {job_id} ended {state} without a published result"
+        write_state(self.paths(job)[0], state="failed", failure=failure, ended_utc=utc_now(),
+                    stderr_tail=tail(err) or _submitit_stderr(self.state_root / "submitit", str(job_id)),
                     returncode=record.get("returncode"), slurm_state=state)
-        return Status("failed", f"slurm job {job_id} ended {state} without a published result",
-                      record=read_state(self.paths(job)[0]))
+        return Status("failed", failure, record=read_state(self.paths(job)[0]))
 
     def statuses(self) -> list[tuple[Job, Status]]:
         index = self.index()
@@ -230,7 +234,7 @@ class Runner:
     def _submitted(self, job: Job, cluster: str, host: str | None) -> None:
         write_state(self.paths(job)[0], state="submitted", cluster=cluster, host=host, submitted_utc=utc_now(),
                     pid=None, child_pid=None, submitit_job_id=None, slurm_job_id=None, returncode=None,
-                    stderr_tail="", command=self.command(job), cwd=str(self.repo / job.folder), env=self.env(job))
+                    failure=None, stderr_tail="", command=self.command(job), cwd=str(self.repo / job.folder), env=self.env(job))
 
     def _finish(self, job: Job, sjob, started: float, outcome: dict) -> None:
         try:

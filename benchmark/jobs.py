@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from submitit.helpers import Checkpointable, DelayedSubmission
@@ -90,6 +91,12 @@ def tail(path: str | os.PathLike, lines: int = TAIL_LINES, chars: int = TAIL_CHA
     return "\n".join(text.strip("\n").splitlines()[-lines:])[-chars:]
 
 
+def _ignore_usr2() -> None:
+    """In run.py's process: Slurm's early-warning signal (USR2, 90 s before the time limit) reaches every process
+    of the job; only submitit's worker acts on it, by stopping run.py with SIGTERM at a checkpoint."""
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
 class RunCommand(Checkpointable):
     """Run one command line in a folder, as a submitit job; return its exit code and the end of its stderr.
 
@@ -130,7 +137,8 @@ class RunCommand(Checkpointable):
             env.pop("PYTHONPATH", None)
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             try:
-                self._process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdout=out, stderr=err)
+                self._process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdout=out, stderr=err,
+                                                 preexec_fn=_ignore_usr2)
             except OSError as exc:  # no such python or folder: a failed job, said in one line
                 message = f"cannot start {self.command[0]} in {self.cwd}: {exc.strerror or exc}"
                 write_state(self.state_path, state="failed", returncode=127, ended_utc=utc_now(),
@@ -140,10 +148,11 @@ class RunCommand(Checkpointable):
                         child_start=process_start(self._process.pid))
             try:
                 returncode = self._process.wait()
-            except BaseException:  # interrupted (Ctrl-C, a cancelled job): let run.py checkpoint first
+            except BaseException:  # interrupted (Ctrl-C, a cancelled job, a requeue): let run.py checkpoint first
                 self._stop()
-                write_state(self.state_path, state="interrupted", ended_utc=utc_now(),
-                            returncode=self._process.returncode, stderr_tail=tail(self.stderr_path))
+                if read_state(self.state_path).get("state") != "requeued":
+                    write_state(self.state_path, state="interrupted", ended_utc=utc_now(),
+                                returncode=self._process.returncode, stderr_tail=tail(self.stderr_path))
                 raise
         stderr_tail = tail(self.stderr_path)
         write_state(self.state_path, state="finished" if returncode == 0 else "failed", returncode=returncode,
@@ -151,15 +160,21 @@ class RunCommand(Checkpointable):
         return {"returncode": returncode, "stderr_tail": stderr_tail}
 
     def _stop(self) -> None:
+        """SIGTERM to run.py, then wait until it has exited (SIGKILL after STOP_GRACE_S). This may run inside a
+        signal handler that interrupted ``Popen.wait``, whose lock is then held: so it watches the process
+        itself (an exited child is a zombie) instead of calling ``wait`` again; the caller reaps it."""
         p = self._process
-        if p is None or p.poll() is not None:
+        if p is None or p.returncode is not None:
+            return
+        start = process_start(p.pid)
+        if start is None:  # exited already
             return
         p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        deadline = time.time() + STOP_GRACE_S
+        while time.time() < deadline and alive(p.pid, start):
+            time.sleep(0.1)
+        if alive(p.pid, start):
+            p.send_signal(signal.SIGKILL)
 
     def checkpoint(self, *args, **kwargs) -> DelayedSubmission:
         """Slurm time limit or pre-emption: stop run.py at a checkpoint, then requeue this same command."""

@@ -51,7 +51,7 @@ def test_a_plan_runs_each_job_once_publishes_it_and_a_second_run_starts_nothing(
 
 def test_a_failed_job_reports_its_stderr_and_the_command_and_the_others_go_on(repo):
     (repo.control / "fail-beta-mnist-dgc-beta-split1-seed0-smoke").touch()
-    p = repo.bench("run", "--jobs", "2", "--allow-dirty")
+    p = repo.bench("run", "--jobs", "2", "--allow-dirty", "--only", "beta_np")
     assert p.returncode == 1
     failed = "beta_np--beta--mnist-dgc-split1-seed0-smoke"
     assert f"FAILED {failed}: run.py exited 2" in p.stdout
@@ -59,9 +59,9 @@ def test_a_failed_job_reports_its_stderr_and_the_command_and_the_others_go_on(re
     rerun = next(line for line in p.stdout.splitlines() if line.strip().startswith("re-run:"))
     assert f"cd {repo.root / 'beta_np'} && OMP_NUM_THREADS=2 " in rerun and "run.py --dataset mnist --protocol dgc " \
         "--split-seed 1 --seed 0 --budget smoke" in rerun and f"--publish {repo.results}" in rerun
-    states = {name: row["state"] for name, row in repo.status().items()}
-    assert states.pop(failed) == "failed" and set(states.values()) == {"done"}
-    status = repo.bench("status")
+    states = {name: row["state"] for name, row in repo.status("--only", "beta_np").items()}
+    assert states == {failed: "failed", "beta_np--beta--mnist-dgc-split2-seed0-smoke": "done"}
+    status = repo.bench("status", "--only", "beta_np")
     assert "error: the fake method fails on purpose" in status.stdout and "re-run: cd " in status.stdout
 
     # the re-run command, pasted into a shell as the report says, runs that one job
@@ -69,7 +69,7 @@ def test_a_failed_job_reports_its_stderr_and_the_command_and_the_others_go_on(re
     by_hand = subprocess.run(["bash", "-c", rerun.split("re-run:", 1)[1]], env=repo.env(), capture_output=True,
                              text=True, timeout=120)
     assert by_hand.returncode == 0, by_hand.stderr
-    assert {row["state"] for row in repo.status().values()} == {"done"}
+    assert {row["state"] for row in repo.status("--only", "beta_np").values()} == {"done"}
 
 
 def test_a_killed_benchmark_run_rerun_finishes_only_what_is_missing(repo):

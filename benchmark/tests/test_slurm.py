@@ -4,14 +4,19 @@
 the test writes; a submitted script is then run by the test as a compute node would run it (``srun`` just runs
 its command), so submission, the sbatch text, job-id parsing, the job itself and status polling are all real.
 """
+import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
+
+from benchmark.jobs import alive
 
 from .conftest import PACKAGE_ROOT
 
@@ -55,6 +60,11 @@ FAKES = {
         exec "$@" >> "$out" 2>> "$err"
         """,
     "module": "#!/usr/bin/env bash\nexit 0\n",
+    "scontrol": """\
+        #!/usr/bin/env bash
+        # scontrol requeue ID
+        echo "$*" >> "$FAKE_SLURM/scontrol_calls"
+        """,
 }
 
 
@@ -69,6 +79,14 @@ def slurm(repo, tmp_path):
         (bin_dir / name).chmod(0o755)
     env = repo.env(FAKE_SLURM=str(state), PATH=f"{bin_dir}:{os.environ['PATH']}")
     return state, env
+
+
+def _node_env(env, job_id):
+    """What Slurm sets for the job's task on its node (the runner's PYTHONPATH does not travel there)."""
+    node = dict(env, SLURM_JOB_ID=job_id, SLURM_NTASKS="1", SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_NODEID="0",
+                SLURM_JOB_NUM_NODES="1", SLURM_JOB_NODELIST="node1")
+    node.pop("PYTHONPATH")
+    return node
 
 
 def _submit(repo, env) -> dict[str, str]:
@@ -137,10 +155,7 @@ def test_submission_job_ids_and_status_polling_through_sacct_and_squeue(repo, sl
     assert f"-j {ids[queued]} -o %T" in (state / "squeue_calls").read_text()
 
     # the cluster starts the job: its script runs on a "node", where srun runs submitit's worker
-    node_env = dict(env, SLURM_JOB_ID=ids[done], SLURM_NTASKS="1", SLURM_PROCID="0", SLURM_LOCALID="0",
-                    SLURM_NODEID="0", SLURM_JOB_NUM_NODES="1", SLURM_JOB_NODELIST="node1")
-    node_env.pop("PYTHONPATH")  # the script itself must make the runner's package importable
-    ran = subprocess.run(["bash", str(state / "submitted" / f"{ids[done]}.sh")], env=node_env,
+    ran = subprocess.run(["bash", str(state / "submitted" / f"{ids[done]}.sh")], env=_node_env(env, ids[done]),
                          capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     (state / f"state-{ids[done]}").write_text("COMPLETED\n")
@@ -157,3 +172,43 @@ def test_submission_job_ids_and_status_polling_through_sacct_and_squeue(repo, sl
             (state / f"state-{job_id}").write_text("PENDING\n")
     again = _submit(repo, env)
     assert list(again) == [failed] and again[failed] == "4248"
+
+
+def test_a_job_at_its_time_limit_stops_run_py_at_a_checkpoint_and_is_requeued_then_resumes(repo, slurm):
+    """Slurm's USR2 (90 s before the limit) reaches the job's processes: run.py ignores it, submitit's worker stops
+    run.py with SIGTERM, requeues the job (scontrol requeue) and exits; the requeued job resumes the run folder."""
+    state, env = slurm
+    ids = _submit(repo, env)
+    name = "beta_np--beta--mnist-dgc-split2-seed0-smoke"
+    job_id = ids[name]
+    block = repo.control / "block-beta-mnist-dgc-beta-split2-seed0-smoke"
+    block.touch()
+    script = state / "submitted" / f"{job_id}.sh"
+    node = subprocess.Popen(["bash", str(script)], env=_node_env(env, job_id), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    record_path = repo.runs / "benchmark" / "plan" / "jobs" / f"{name}.json"
+    started = repo.runs / "beta" / "mnist-dgc-beta-split2-seed0-smoke" / "started"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (started.exists() and json.loads(record_path.read_text()).get("child_pid")):
+        time.sleep(0.1)
+    record = json.loads(record_path.read_text())
+    assert record["state"] == "running" and record["slurm_job_id"] == job_id
+    os.kill(record["child_pid"], signal.SIGUSR2)
+    time.sleep(0.5)
+    assert alive(record["child_pid"], record["child_start"]), "run.py must not die of Slurm's warning signal"
+    os.kill(record["pid"], signal.SIGUSR2)  # the worker: checkpoint (stop run.py) and requeue
+    node.wait(timeout=120)
+    assert not alive(record["child_pid"], record["child_start"])
+    assert (state / "scontrol_calls").read_text().split() == ["requeue", job_id]
+    assert json.loads(record_path.read_text())["state"] == "requeued"
+    (state / f"state-{job_id}").write_text("REQUEUED\n")
+    assert repo.status(env=env)[name]["detail"] == f"slurm job {job_id} REQUEUED"
+
+    block.unlink()  # Slurm starts the requeued job: the same script, the same job id
+    again = subprocess.run(["bash", str(script)], env=_node_env(env, job_id), capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    (state / f"state-{job_id}").write_text("COMPLETED\n")
+    assert repo.status(env=env)[name]["state"] == "done"
+    calls = [c for c in repo.invocations() if c["run"] == "beta-mnist-dgc-beta-split2-seed0-smoke"]
+    assert [c["resumed"] for c in calls] == [False, True], "the requeued job continued in its run folder"
