@@ -10,6 +10,7 @@ again must start nothing.
 """
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -32,11 +33,25 @@ class Smoke:
         self.root = root
         self.python = _env_dir("benchmark") / "bin" / "python"
 
-    def bench(self, command: str, *extra: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    def bench(self, command: str, *extra: str, timeout: int = 3600) -> subprocess.CompletedProcess:
+        """``python -m benchmark <command> smoke`` in its own process group. ``timeout`` only guards against a
+        hang (a loaded machine runs the plan much slower than an idle one); on it the runner and every process
+        it started are stopped, so nothing keeps running after the test."""
         cmd = [str(self.python), "-m", "benchmark", command, "smoke", "--runs", str(self.root / "runs"),
                "--data-root", str(self.root / "data"), "--results", str(self.root / "results"), *extra]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)  # run.py checkpoints and exits, as on Ctrl-C
+            try:
+                proc.communicate(timeout=120)
+            finally:
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="session")
