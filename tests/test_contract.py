@@ -45,11 +45,12 @@ class Smoke:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)  # run.py checkpoints and exits, as on Ctrl-C
-            try:
-                proc.communicate(timeout=120)
-            finally:
-                os.killpg(proc.pid, signal.SIGKILL)
+            for sig, grace in ((signal.SIGTERM, 120), (signal.SIGKILL, 10)):  # SIGTERM: run.py checkpoints
+                try:
+                    os.killpg(proc.pid, sig)
+                    proc.communicate(timeout=grace)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
             raise
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
