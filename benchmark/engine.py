@@ -31,6 +31,10 @@ SLURM_ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
                 "RESIZING", "SUSPENDED", "STAGE_OUT", "SIGNALING"}
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder holding the benchmark package
 STATES = ("done", "running", "failed", "missing")
+# Local jobs have no time limit of their own (a loaded machine runs them much slower than an idle one); submitit
+# wants one, so it gets a month. A Slurm job without a `time` in the plan gets a day.
+LOCAL_TIMEOUT_MIN = 30 * 24 * 60
+SLURM_TIME_MIN = 24 * 60
 # A local job counts as starting (not interrupted) this long after submission, before its worker reports a pid.
 SUBMIT_GRACE_S = 60
 
@@ -221,7 +225,7 @@ class Runner:
                     state, out, err = self.paths(job)
                     # written before the worker starts, which then adds its own pids and outcome
                     self._submitted(job, cluster="local", host=socket.gethostname())
-                    executor.update_parameters(timeout_min=job.timeout_min)
+                    executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
                     sjob = executor.submit(self.callable(job))
                     active[job.name] = (job, sjob, time.time())
                     self.log(f"start  {job.name} (logs: {_relative(err, self.repo)})")
@@ -281,7 +285,7 @@ class Runner:
         setup += [f"# job: {self.rerun_line(job)}",
                   f"source {shlex.quote(str(env_dir / 'bin' / 'activate'))}",
                   f"export PYTHONPATH={shlex.quote(str(PACKAGE_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}"]
-        params.setdefault("time", int(round(job.timeout_min)))
+        params.setdefault("time", SLURM_TIME_MIN)
         params.setdefault("cpus_per_task", job.threads)
         return dict(params, job_name=job.name, setup=setup)
 

@@ -16,12 +16,11 @@ Top-level keys (each method table may override the starred ones)::
     seeds = [0]                    training seeds; "split" = the split seed (the original's own loop) (*)
     threads = 1                    CPU threads per job (*)
     baselines = true               also run each method's baseline (*)
-    timeout_min = 1440             a job running longer is stopped (local) or ends its Slurm allocation (*)
 
     [slurm]                        sbatch options (*, merged key by key)
     partition = "gpu"
     gpus_per_node = 1
-    time = 120                     minutes (the job's limit; default timeout_min)
+    time = 120                     minutes: the job's limit (default 1440); local runs have none
     mem = "16G"
     cpus_per_task = 4
     setup = ["module load cuda"]   shell lines run before the job
@@ -43,8 +42,7 @@ from shared_data.records import BUDGETS, variant_slug
 
 PLAN_DIR = Path(__file__).resolve().parent / "plans"
 # Keys a plan may set at the top level and override per method.
-_OVERRIDABLE = {"budget", "datasets", "protocol", "split_seeds", "seeds", "threads", "baselines", "timeout_min",
-                "slurm"}
+_OVERRIDABLE = {"budget", "datasets", "protocol", "split_seeds", "seeds", "threads", "baselines", "slurm"}
 _TOP_ONLY = {"description", "methods"}
 _METHOD_ONLY = {"variant", "args", "estimate", "baseline"}
 _BASELINE_KEYS = {"variant", "args"}
@@ -54,7 +52,7 @@ SLURM_KEYS = {"partition", "time", "nodes", "cpus_per_task", "cpus_per_gpu", "gp
               "mem", "mem_per_gpu", "mem_per_cpu", "qos", "account", "constraint", "exclude", "comment", "gres",
               "signal_delay_s", "setup", "additional_parameters", "nodelist", "exclusive", "mail_type",
               "mail_user"}
-DEFAULTS = {"seeds": [0], "threads": 1, "baselines": True, "timeout_min": 24 * 60, "slurm": {}}
+DEFAULTS = {"seeds": [0], "threads": 1, "baselines": True, "slurm": {}}
 
 
 class PlanError(ValueError):
@@ -75,7 +73,6 @@ class Job:
     budget: str
     args: tuple[str, ...] = ()
     threads: int = 1
-    timeout_min: float = DEFAULTS["timeout_min"]
     slurm: dict = field(default_factory=dict, compare=False, hash=False)
     estimate: str = ""
 
@@ -192,8 +189,6 @@ def expand(data: dict, path: Path) -> Plan:
         threads = cfg["threads"]
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise PlanError(f"{w}: threads must be a positive integer")
-        if not isinstance(cfg["timeout_min"], (int, float)) or cfg["timeout_min"] <= 0:
-            raise PlanError(f"{w}: timeout_min must be a positive number of minutes")
         models = [("method", spec.get("variant"), spec.get("args", []))]
         baseline = spec.get("baseline")
         if baseline is not None:
@@ -213,7 +208,7 @@ def expand(data: dict, path: Path) -> Plan:
                         jobs.append(Job(folder=folder, role=role, variant=variant, dataset=dataset,
                                         protocol=cfg["protocol"], split_seed=split_seed, seed=seed,
                                         budget=cfg["budget"], args=tuple(args), threads=threads,
-                                        timeout_min=float(cfg["timeout_min"]), slurm=cfg["slurm"],
+                                        slurm=cfg["slurm"],
                                         estimate=str(spec.get("estimate", ""))))
     names = [j.name for j in jobs]
     twice = sorted({n for n in names if names.count(n) > 1})

@@ -25,7 +25,6 @@ protocol = "dgc"
 split_seeds = [1, 2]
 seeds = [0]
 threads = 2
-timeout_min = 10
 
 [slurm]
 partition = "gpu"
