@@ -2,6 +2,7 @@
 #   make test                      every test suite, each in its own environment (environments are made on demand)
 #   make reproduce-gamo-fmnist     GAMO on Fashion-MNIST at the paper's budget, then the comparison table
 #   make report                    results/**/result.json beside the papers' tables, into README.md
+#   make benchmark PLAN=quick      every method of benchmark/plans/quick.toml on the same splits (benchmark/)
 # Method folders declare their runs in <folder>/targets.mk: `REPRODUCE.<name> := <folder> <run.py arguments>`
 # makes `make reproduce-<name>` (one generic rule below), plus their bench-* targets.
 
@@ -22,34 +23,41 @@ export MPLBACKEND := Agg
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 SUBPROJECTS := gamo_keras dgc_tf caleg_tf imsic_torch dfg_torch
+# Every folder with its own environment: the methods and the benchmark runner.
+ENVIRONMENTS := $(SUBPROJECTS) benchmark
 # $(shell) does not see make's exported variables (make < 4.4): pass VENVS on explicitly.
 env_dir = $(shell VENVS='$(VENVS)' environments/env.sh --path $(1))
 # The Python of a folder's own environment: $(call env_py,dgc_tf)
 env_py = $(if $(1),$(abspath $(call env_dir,$(1)))/bin/python)
 TF_PY = $(call env_py,gamo_keras)
+BENCH_PY = $(call env_py,benchmark)
+# make benchmark PLAN=<name of benchmark/plans/<name>.toml, or a plan file> BENCH_FLAGS="--cluster slurm --jobs 2"
+PLAN ?= smoke
+BENCH_FLAGS ?=
 SPLIT_FLAGS = --data-root $(DATA_ROOT)
 # Every distinct environment (identical pins share one), for the shared_data suite.
 ENV_KEYS := gamo_keras imsic_torch
 REPORTS := .test-reports
 
-.PHONY: help envs data test test-repo test-shared test-subprojects test-split-identity report clean-envs \
-        $(addprefix env-,$(SUBPROJECTS))
+.PHONY: help envs data test test-repo test-shared test-subprojects test-split-identity test-benchmark report \
+        benchmark clean-envs $(addprefix env-,$(ENVIRONMENTS))
 
 help:
 	@echo "make test                    all tests (creates the environments on first use)"
 	@echo "make reproduce-gamo-fmnist   GAMO on Fashion-MNIST, full budget, then the comparison table"
 	@echo "make data                    fetch and verify MNIST and Fashion-MNIST into $(DATA_ROOT)"
 	@echo "make report                  regenerate the results section of README.md"
+	@echo "make benchmark PLAN=smoke    every method of a plan (smoke, quick, full) on the same splits"
 	@echo "make envs                    create every environment"
 	@for name in $(sort $(patsubst REPRODUCE.%,%,$(filter REPRODUCE.%,$(.VARIABLES)))); do \
 	  echo "make reproduce-$$name"; done
 	@{ $(MAKE) --no-print-directory -pRrq -f $(firstword $(MAKEFILE_LIST)) : 2>/dev/null || true; } | \
 	  grep -o '^bench-[a-z0-9-]*:' | tr -d ':' | sort -u | sed 's/^/make /'
 
-$(addprefix env-,$(SUBPROJECTS)): env-%:
+$(addprefix env-,$(ENVIRONMENTS)): env-%:
 	@environments/env.sh $* >/dev/null
 
-envs: $(addprefix env-,$(SUBPROJECTS))
+envs: $(addprefix env-,$(ENVIRONMENTS))
 
 data: env-gamo_keras
 	$(TF_PY) -m shared_data fetch --dataset mnist fashion --copy
@@ -57,12 +65,13 @@ data: env-gamo_keras
 # ---- tests ------------------------------------------------------------------------------------------------
 test:
 	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
-	@$(MAKE) --no-print-directory test-repo test-shared test-subprojects test-split-identity
+	@$(MAKE) --no-print-directory test-repo test-shared test-subprojects test-split-identity test-benchmark
 	@$(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS)
 
 # Repository checks: environment files, README commands that must exist as targets.
-# ... and the contract test, which runs every run.py at the smoke budget in that folder's own environment.
-test-repo: $(addprefix env-,$(SUBPROJECTS))
+# ... and the contract test, which runs the smoke plan through the benchmark runner (submitit, local processes):
+# every run.py at the smoke budget in that folder's own environment.
+test-repo: $(addprefix env-,$(ENVIRONMENTS))
 	@echo "== repository tests"
 	@$(TF_PY) -m pytest -q -p no:cacheprovider tests --junitxml=$(REPORTS)/repository.xml
 
@@ -96,6 +105,12 @@ test-split-identity: $(addprefix env-,$(ENV_KEYS))
 	echo "== split bytes identical across environments: $(ENV_KEYS)"; \
 	echo '<testsuite tests="1" failures="0" errors="0" skipped="0"/>' > $(REPORTS)/split-identity.xml
 
+# The benchmark runner's own suite in its environment: plans, the local engine on fake methods (skip, failure,
+# a killed run re-run), the Slurm path with fake sbatch/srun/sacct/squeue, the CSV and README section.
+test-benchmark: env-benchmark
+	@echo "== benchmark tests"
+	@$(BENCH_PY) -m pytest -q -p no:cacheprovider benchmark/tests --junitxml=$(REPORTS)/benchmark.xml
+
 # ---- results ----------------------------------------------------------------------------------------------
 report: env-gamo_keras
 	$(TF_PY) -m shared_data report --results $(RESULTS) --paper-tables paper_tables --plot-dir $(RESULTS) \
@@ -111,6 +126,12 @@ reproduce-%:
 	  $(wordlist 2,1000,$(REPRODUCE.$*)) --out $(abspath $(RUN_OUT)) --data-root $(DATA_ROOT) \
 	  --publish $(abspath $(RESULTS))
 	@$(MAKE) --no-print-directory report
+
+# Every run of a plan not yet published under results/ (interrupted ones resume), each in its folder's environment;
+# then results/benchmark/$(PLAN).csv, its per-class recall plot and README.md's benchmark section.
+benchmark: envs
+	$(BENCH_PY) -m benchmark run $(PLAN) --runs $(abspath $(RUN_OUT)) --data-root $(DATA_ROOT) \
+	  --results $(abspath $(RESULTS)) --readme README.md $(BENCH_FLAGS)
 
 clean-envs:
 	rm -rf $(VENVS)

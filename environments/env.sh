@@ -16,7 +16,12 @@ sub="${1:?usage: environments/env.sh [--path] <subproject>}"
 req="environments/$sub/requirements.txt"
 [ -f "$req" ] || { echo "env.sh: no $req (known: $(ls environments | grep -v '\.' | tr '\n' ' '))" >&2; exit 2; }
 hash=$(grep -v '^\s*#' "$req" | sed '/^\s*$/d' | sha256sum | cut -c1-12)
-kind=$(grep -q '^tensorflow==' "$req" && echo tf || echo torch)
+# Named by framework (tf, torch), so folders that pin the same set share one name; an environment with neither
+# (the benchmark runner) is named after its folder.
+if grep -q '^tensorflow==' "$req"; then kind=tf
+elif grep -q '^torch==' "$req"; then kind=torch
+else kind=$sub
+fi
 dir="${VENVS:-.venvs}/$kind-$hash"
 if [ "$only_path" = 1 ]; then echo "$dir"; exit 0; fi
 if [ ! -f "$dir/.ready" ]; then

@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBPROJECTS = ("gamo_keras", "dgc_tf", "caleg_tf", "imsic_torch", "dfg_torch")
+ENVIRONMENTS = SUBPROJECTS + ("benchmark",)  # the benchmark runner has its own environment too
 
 
 def _pins(sub):
@@ -15,7 +16,7 @@ def _pins(sub):
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith(("#", "--"))]
 
 
-@pytest.mark.parametrize("sub", SUBPROJECTS)
+@pytest.mark.parametrize("sub", ENVIRONMENTS)
 def test_every_requirement_is_pinned_and_the_conda_file_points_at_it(sub):
     pins = _pins(sub)
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.+]*", p) for p in pins), pins
@@ -29,6 +30,9 @@ def test_frameworks_sharing_an_environment_pin_the_same_set():
     assert _pins("imsic_torch") == _pins("dfg_torch")
     shared = {p for p in _pins("gamo_keras") if not p.startswith(("tensorflow", "keras", "tf-", "jax"))}
     assert shared == {p for p in _pins("imsic_torch") if not p.startswith("torch")}
+    # the runner reads results with the same shared_data dependencies, and imports no framework
+    assert shared <= set(_pins("benchmark"))
+    assert not any(p.startswith(("tensorflow", "keras", "tf-", "jax", "torch")) for p in _pins("benchmark"))
 
 
 def _readme_make_targets():

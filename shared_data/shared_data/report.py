@@ -50,6 +50,28 @@ def protocol_key(split_id: str, dataset: str) -> str:
     return re.sub(r"-s\d+(-test\d+)?$", "", key)
 
 
+RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path"] + METRIC_FIELDS + ["per_class_recall"]
+
+
+def result_row(r: dict, path: str | Path) -> dict:
+    """One (validated) ``result.json`` as a table row: the grouping fields, the run's seeds, its metrics."""
+    row = {k: r[k] for k in ("method", "variant", "paper_method", "dataset", "protocol", "budget", "device")
+           + tuple(RUN_FIELDS)}
+    row["eval_subset"] = str(r["eval_subset"])
+    row["protocol_key"] = protocol_key(r["split_id"], r["dataset"])
+    row["path"] = str(path)
+    for key in METRIC_FIELDS:
+        row[key] = r["metrics"].get(key, np.nan)
+    row["per_class_recall"] = r["metrics"]["per_class_recall"]
+    return row
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=list(dict.fromkeys(RESULT_COLUMNS + [k for r in rows[:1] for k in r])))
+    df["paper_method"] = df["paper_method"].fillna("")
+    return df
+
+
 def load_results(root: str | Path) -> pd.DataFrame:
     rows = []
     for path in sorted(Path(root).glob("**/result.json")):
@@ -57,19 +79,8 @@ def load_results(root: str | Path) -> pd.DataFrame:
             r = validate_result(json.loads(path.read_text()))
         except (json.JSONDecodeError, ResultValidationError) as exc:
             raise ResultValidationError(f"{path}: {exc}") from exc
-        row = {k: r[k] for k in ("method", "variant", "paper_method", "dataset", "protocol", "budget", "device")
-               + tuple(RUN_FIELDS)}
-        row["eval_subset"] = str(r["eval_subset"])
-        row["protocol_key"] = protocol_key(r["split_id"], r["dataset"])
-        row["path"] = str(path)
-        for key in METRIC_FIELDS:
-            row[key] = r["metrics"].get(key, np.nan)
-        row["per_class_recall"] = r["metrics"]["per_class_recall"]
-        rows.append(row)
-    columns = GROUP + [c for c in RUN_FIELDS] + ["path"] + METRIC_FIELDS + ["per_class_recall"]
-    df = pd.DataFrame(rows, columns=columns)
-    df["paper_method"] = df["paper_method"].fillna("")
-    return df
+        rows.append(result_row(r, path))
+    return results_frame(rows)
 
 
 def load_paper_tables(folder: str | Path) -> pd.DataFrame:
@@ -244,19 +255,28 @@ def per_class_plot(results: pd.DataFrame, path: str | Path) -> Path | None:
     runs = results[results["faithful"].astype(bool) & (results["budget"] == "full")]
     if runs.empty:
         return None
+    return recall_plot(runs, path, title="{dataset}: faithful runs, full budget",
+                       label=lambda key, n: f"{key[1]}, protocol {key[5]}, test {_subset(key[7])} (n={n})")
+
+
+def recall_plot(runs: pd.DataFrame, path: str | Path, title: str = "{dataset}", label=None,
+                max_bars: int = MAX_BARS) -> Path:
+    """Mean per-class recall, one panel per dataset, one bar per row of :data:`GROUP` (the ``max_bars`` rows
+    with the most runs), legend outside the axes. ``label(key, n)`` names a bar from its group key and run
+    count; ``title`` is formatted with the dataset."""
+    label = label or (lambda key, n: f"{key[0]} {key[1]} (n={n})")
     plt = _plt()
     datasets = sorted(runs["dataset"].unique())
     fig, axes = plt.subplots(len(datasets), 1, figsize=(11, 3.4 * len(datasets)), squeeze=False)
     for ax, dataset in zip(axes[:, 0], datasets):
         groups = sorted(runs[runs["dataset"] == dataset].groupby(GROUP, dropna=False), key=lambda g: -len(g[1]))
-        groups = groups[:MAX_BARS]
+        groups = groups[:max_bars]
         width = 0.8 / len(groups)
         for i, (key, frame) in enumerate(groups):
             recall = np.mean(np.stack([np.asarray(r) for r in frame["per_class_recall"]]), axis=0)
             x = np.arange(len(recall)) - 0.4 + (i + 0.5) * width
-            ax.bar(x, recall, width=width,
-                   label=f"{key[1]}, protocol {key[5]}, test {_subset(key[7])} (n={len(frame)})")
-        ax.set_title(f"{dataset}: faithful runs, full budget")
+            ax.bar(x, recall, width=width, label=label(key, len(frame)))
+        ax.set_title(title.format(dataset=dataset))
         ax.set_xticks(np.arange(len(recall)))
         ax.set_ylabel("recall (mean over runs)")
         ax.set_ylim(0, 1.05)
