@@ -163,6 +163,30 @@ class CaLeGGraph:
         self.train_pre = pre_opt.minimize(self.loss_pre, var_list=self.enc_vars)
         self.pretrain_variables = pre_opt.variables()
 
+    def phase2_step(self, sess, idx, y_gen, seeds: dict, feeds: dict | None = None) -> dict:
+        """One phase-2 iteration (``caleg.py`` L306-329): the encoder, decoder and discriminator executions in this
+        order, each with its own forward pass, on the same batch ``idx`` and generated labels ``y_gen`` (ignored
+        for r <= 0). ``seeds``: the execution seed of each ("enc", "dec", "disc"); ``feeds`` (tests): extra feeds
+        per execution, e.g. draws of their own for the tensors of ``ops.RANDOM_DRAWS``. The encoder execution
+        draws the generated codes and stores them for the other two."""
+        feeds = feeds or {}
+        feed = {self.batch_idx: idx}
+        enc_fetch = {"train": self.train_enc, "z": self.z, "rec": self.loss_rec, "mmd": self.loss_mmd,
+                     "ce": self.loss_ce, "enc": self.loss_enc, "train_acc": self.train_acc}
+        if self.aug:
+            feed[self.y_gen] = y_gen
+            enc_fetch["z_gen"] = self.store_z_gen
+        out = sess.run(enc_fetch, {**feed, self.step_seed: seeds["enc"], **feeds.get("enc", {})})
+        out.update(sess.run({"train": self.train_dec, "dec": self.loss_dec},
+                            {**feed, self.step_seed: seeds["dec"], **feeds.get("dec", {})}))
+        disc_fetch = {"train": self.train_disc, "disc": self.loss_disc, "critic": self.loss_critic,
+                      "gp": self.loss_gp}
+        if self.aug:
+            disc_fetch["accepted"] = self.accepted
+        out.update(sess.run(disc_fetch, {**feed, self.step_seed: seeds["disc"], **feeds.get("disc", {})}))
+        del out["train"]
+        return out
+
     def saved_variables(self):
         """Everything but the pretraining optimiser's slots (pretraining is over before the first checkpoint)."""
         skip = {v.name for v in self.pretrain_variables}

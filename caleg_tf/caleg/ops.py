@@ -26,6 +26,7 @@ BN_DECAY = 0.9
 STEP_SEED = "caleg_step_seed"
 RANDOM_OPS = "caleg_random_ops"
 MAX_RANDOM_OPS = 1024  # op numbers are added to the first seed word, which the loop spaces by this much
+RANDOM_DRAWS = "caleg_random_draws"
 
 
 def step_seed():
@@ -52,12 +53,22 @@ def op_seed():
     return base + tf.constant([k, 0], tf.int64)
 
 
+def _record(result):
+    """Note the standard draw inside a stateless random op (its result is ``add(draw * scale, shift)``) in the
+    graph's ``RANDOM_DRAWS`` collection, in the order of the op numbers, so that a test can feed draws of its own
+    in its place. Adds no op to the graph (the initial weights, seeded by op count, stay the same)."""
+    draw = result.op.inputs[0].op.inputs[0]
+    tf.get_default_graph().add_to_collection(RANDOM_DRAWS, draw)
+    return result
+
+
 def random_normal(shape, std: float = 1.0):
-    return tf.random.stateless_normal(shape, op_seed(), stddev=std, dtype=tf.float32)
+    return _record(tf.random.stateless_normal(shape, op_seed(), stddev=std, dtype=tf.float32))
 
 
 def random_uniform(shape, minval=0.0, maxval=1.0, dtype=tf.float32):
-    return tf.random.stateless_uniform(shape, op_seed(), minval=minval, maxval=maxval, dtype=dtype)
+    result = tf.random.stateless_uniform(shape, op_seed(), minval=minval, maxval=maxval, dtype=dtype)
+    return _record(result) if dtype.is_floating else result
 
 
 def random_permutation(n):
@@ -67,7 +78,7 @@ def random_permutation(n):
 
 def add_noise(x, std: float = 0.01):
     """The encoder's and discriminator's input noise (``e_noise = 'add_noise'``): truncated N(0, std)."""
-    return x + tf.random.stateless_truncated_normal(tf.shape(x), op_seed(), 0.0, std, dtype=tf.float32)
+    return x + _record(tf.random.stateless_truncated_normal(tf.shape(x), op_seed(), 0.0, std, dtype=tf.float32))
 
 
 def linear(x, out_dim: int, scope: str, init_std: float):

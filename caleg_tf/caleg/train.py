@@ -218,26 +218,18 @@ class Trainer:
                     self.rng.multivariate_normal(np.zeros(cfg["zdim"]), np.eye(cfg["zdim"]), len(idx))
                 vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc, "train_acc": acc}
             else:
-                feed = {g.batch_idx: idx}
-                enc_fetch = [g.train_enc, g.z, g.loss_rec, g.loss_mmd, g.loss_ce, g.loss_enc, g.train_acc]
+                y_gen = self.y_gen(len(idx)) if g.aug else None
+                out = g.phase2_step(sess, idx, y_gen, {"enc": self._seed(epoch, step, PART_TRAIN),
+                                                       "dec": self._seed(epoch, step, PART_DEC),
+                                                       "disc": self._seed(epoch, step, PART_DISC)})
+                z = out["z"]
                 if g.aug:
-                    feed[g.y_gen] = self.y_gen(len(idx))
-                    enc_fetch.append(g.store_z_gen)
-                out = sess.run(enc_fetch, {**feed, g.step_seed: self._seed(epoch, step, PART_TRAIN)})
-                z, rec, mmd, ce, enc, acc = out[1:7]
-                _, dec = sess.run([g.train_dec, g.loss_dec], {**feed, g.step_seed: self._seed(epoch, step, PART_DEC)})
-                disc_fetch = [g.train_disc, g.loss_disc, g.loss_critic, g.loss_gp]
-                if g.aug:
-                    disc_fetch.append(g.accepted)
-                d_out = sess.run(disc_fetch, {**feed, g.step_seed: self._seed(epoch, step, PART_DISC)})
-                if g.aug:
-                    ok = d_out[4]
+                    ok = out["accepted"]
                     n_accepted += int(ok.sum())
                     if not cfg["refit_real_only"]:
-                        gen_codes.append(out[7][ok])
-                        gen_labels.append(feed[g.y_gen][ok])
-                vals = {"rec": rec, "mmd": mmd, "ce": ce, "enc": enc, "dec": dec, "disc": d_out[1],
-                        "critic": d_out[2], "gp": d_out[3], "train_acc": acc}
+                        gen_codes.append(out["z_gen"][ok])
+                        gen_labels.append(y_gen[ok])
+                vals = {k: out[k] for k in ("rec", "mmd", "ce", "enc", "dec", "disc", "critic", "gp", "train_acc")}
             for k, v in vals.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             codes.append(z)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from . import losses, ops
+from . import losses, ops, oversample
 from .tfcompat import tf
 
 LOGVAR_CLIP = 50.0  # the encoder's log-variance is clipped to [-50, 50]
@@ -37,9 +37,13 @@ def stateless_normal(shape, key, stream: int = 0):
     return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(key, stream))
 
 
-def sample_z(mu, logvar, key, stream: int = 0):
-    eps = stateless_normal(tf.shape(mu), key, stream)
+def reparameterize(mu, logvar, eps):
+    """z = mu + eps * sqrt(1e-8 + exp(logvar)) (the original's `dgc.py` L97-103)."""
     return mu + eps * tf.sqrt(SAMPLE_EPS + tf.exp(logvar))
+
+
+def sample_z(mu, logvar, key, stream: int = 0):
+    return reparameterize(mu, logvar, stateless_normal(tf.shape(mu), key, stream))
 
 
 class Networks:
@@ -197,7 +201,9 @@ class DGCGraph:
         # -- the objective on a training batch ----------------------------------------------------------
         y1h = tf.one_hot(y, ncls)
         self.mu, self.logvar = self.nets.encoder_head(self.nets.encoder_features(x, True), y1h)
-        self.z = sample_z(self.mu, self.logvar, self.rng_key)
+        # the noise tensors are kept so that a test can feed its own draws in their place
+        self.eps = stateless_normal(tf.shape(self.mu), self.rng_key)
+        self.z = reparameterize(self.mu, self.logvar, self.eps)
         self.x_hat = self.nets.decoder(self.z, True)
         self.logits = self.nets.classifier(self.z)
         self.loss_recon = losses.reconstruction_l2sq(x, self.x_hat)
@@ -230,7 +236,8 @@ class DGCGraph:
         self.aug_logvar = tf.placeholder(tf.float32, [None, zdim], "aug_logvar")
         self.aug_y = tf.placeholder(tf.int32, [None], "aug_y")
         self.aug_src = tf.placeholder(tf.int32, [None], "aug_source_index")  # rows of data_x the copies come from
-        z_aug = sample_z(self.aug_mu, self.aug_logvar, self.rng_key)
+        self.aug_eps = stateless_normal(tf.shape(self.aug_mu), self.rng_key)
+        z_aug = reparameterize(self.aug_mu, self.aug_logvar, self.aug_eps)
         self.loss_aug_ce = losses.cross_entropy(self.aug_y, self.nets.classifier(z_aug), cfg["ce_reduction"])
         aug_loss, aug_vars = self.loss_aug_ce, cls
         self.loss_aug_recon = tf.constant(0.0)
@@ -258,7 +265,7 @@ class DGCGraph:
         n = tf.shape(self.test_x)[0]
         feats = self.nets.encoder_features(self.test_x, False)  # label-independent: once per image
         mu, logvar = self.nets.encoder_head_all_classes(feats)  # [C, N, k]
-        eps = stateless_normal(tf.stack([ncls, S, n, zdim]), self.rng_key, 0)
+        self.pred_eps = eps = stateless_normal(tf.stack([ncls, S, n, zdim]), self.rng_key, 0)
         z = mu[:, None] + eps * tf.sqrt(SAMPLE_EPS + tf.exp(logvar))[:, None]  # [C, S, N, k]
         flat_z = tf.reshape(z, [-1, zdim])
         x_hat = tf.reshape(self.nets.decoder(flat_z, False), tf.stack([ncls, S, n, -1]))
@@ -269,7 +276,8 @@ class DGCGraph:
         groups = n // self.group_size
         zg = tf.reshape(z, tf.stack([ncls, S, groups, self.group_size, zdim]))
         zg = tf.reshape(tf.transpose(zg, [2, 0, 1, 3, 4]), tf.stack([groups, ncls, S * self.group_size, zdim]))
-        mmd = losses.mmd_imq(zg, stateless_normal(tf.shape(zg), self.rng_key, 1), zdim)  # [G, C]
+        self.pred_prior = stateless_normal(tf.shape(zg), self.rng_key, 1)
+        mmd = losses.mmd_imq(zg, self.pred_prior, zdim)  # [G, C]
         sign = {"plus": 1.0, "minus": -1.0, "off": 0.0}[cfg["inference_mmd"]]
         x_flat = tf.reshape(self.test_x, tf.stack([n, -1]))
         self.pred_scores = generative_scores(x_flat, x_hat, log_py, mmd, float(cfg["lambda"]), sign,
@@ -281,6 +289,36 @@ class DGCGraph:
         self.vis_decoded = self.nets.decoder(self.vis_z, False)
 
     # -- helpers used by the trainer ---------------------------------------------------------------------
+    def train_step(self, sess, idx, y_batch, prior, lr: float, copies, key, noise=None) -> dict:
+        """One training iteration in the original's order (`dgc.py` L360-379): the LVO step (if the config
+        has it), the main step, then latent oversampling on the main step's (mu, logvar) of this batch.
+
+        ``idx``: rows of the training set; ``y_batch``: their labels; ``prior``: the prior sample for the MMD;
+        ``copies``: copies per sample of each class (``oversample.copies_per_sample``); ``key(phase)``: the
+        ``rng_key`` of each call. ``noise`` (tests): {"lvo" | "main" | "oversample": eps} fed in place of the
+        graph's own draws. Returns the main step's fetches and, with latent oversampling, ``aug_ce`` and
+        ``aug_codes``.
+        """
+        noise = noise or {}
+        feed = {self.batch_idx: idx, self.prior: prior, self.lr: lr}
+        if self.lvo_op is not None:  # LVO: encoder-only step on the total objective (the main step's feed)
+            extra = {self.eps: noise["lvo"]} if "lvo" in noise else {}
+            sess.run(self.lvo_op, {**feed, self.rng_key: key("lvo"), **extra})
+        fetch = {"main": self.main_op, "loss": self.loss, "recon": self.loss_recon, "mmd": self.loss_mmd,
+                 "ce": self.loss_ce, "correct": self.train_correct, "mu": self.mu, "logvar": self.logvar}
+        extra = {self.eps: noise["main"]} if "main" in noise else {}
+        out = sess.run(fetch, {**feed, self.rng_key: key("main"), **extra})
+        if self.cfg["augment_z"]:
+            rows = oversample.augment_indices(y_batch, copies)
+            aug_feed = {self.aug_mu: out["mu"][rows], self.aug_logvar: out["logvar"][rows],
+                        self.aug_y: np.asarray(y_batch)[rows], self.aug_src: np.asarray(idx)[rows], self.lr: lr,
+                        self.rng_key: key("oversample")}
+            if "oversample" in noise:
+                aug_feed[self.aug_eps] = noise["oversample"]
+            _, out["aug_ce"] = sess.run([self.aug_op, self.loss_aug_ce], aug_feed)
+            out["aug_codes"] = len(rows)
+        return out
+
     def load_data(self, sess, x_train, y_train):
         sess.run([self.data_x.initializer, self.data_y.initializer],
                  {self.data_x_init: x_train, self.data_y_init: y_train.astype(np.int32)})

@@ -206,8 +206,6 @@ class Trainer:
             rng.standard_normal((len(order[step * bs:(step + 1) * bs]), zdim))
         lr = float(cfg["lr"]) * schedules.lr_factor(cfg["lr_schedule"], epoch, int(cfg["epoch_num"]),
                                                      cfg["lr_schedule_cumulative"])
-        fetch = {"main": g.main_op, "loss": g.loss, "recon": g.loss_recon, "mmd": g.loss_mmd, "ce": g.loss_ce,
-                 "correct": g.train_correct, "mu": g.mu, "logvar": g.logvar}
         sums = dict(sums) if sums else {k: 0.0 for k in SUMS}
         bar = tqdm(range(start_step, self.steps), desc=f"epoch {epoch + 1}/{cfg['epoch_num']}",
                    disable=not self.progress, leave=False, initial=start_step, total=self.steps)
@@ -221,22 +219,15 @@ class Trainer:
                 if step == self.steps:
                     break
                 idx = order[step * bs:(step + 1) * bs]
-                feed = {g.batch_idx: idx, g.prior: rng.standard_normal((len(idx), zdim)).astype(np.float32),
-                        g.lr: lr}
-                if g.lvo_op is not None:  # LVO: encoder-only step on the total objective (the main step's feed)
-                    self.sess.run(g.lvo_op, {**feed, g.rng_key: key("lvo", step)})
-                out = self.sess.run(fetch, {**feed, g.rng_key: key("main", step)})
+                prior = rng.standard_normal((len(idx), zdim)).astype(np.float32)
+                out = g.train_step(self.sess, idx, self.y_train[idx], prior, lr, self.copies,
+                                   lambda phase: key(phase, step))
                 for k in ("loss", "recon", "mmd", "ce"):
                     sums[k] += float(out[k])
                 sums["acc"] += float(out["correct"]) / len(idx)
                 if cfg["augment_z"]:
-                    rows = oversample.augment_indices(self.y_train[idx], self.copies)
-                    aug_feed = {g.aug_mu: out["mu"][rows], g.aug_logvar: out["logvar"][rows],
-                                g.aug_y: self.y_train[idx][rows], g.aug_src: idx[rows], g.lr: lr,
-                                g.rng_key: key("oversample", step)}
-                    _, aug_ce = self.sess.run([g.aug_op, g.loss_aug_ce], aug_feed)
-                    sums["aug_ce"] += float(aug_ce)
-                    sums["aug_codes"] += len(rows)
+                    sums["aug_ce"] += float(out["aug_ce"])
+                    sums["aug_codes"] += out["aug_codes"]
                 bar.update(1)
                 bar.set_postfix(loss=f"{out['loss']:.1f}")
         finally:
