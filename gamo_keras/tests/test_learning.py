@@ -32,7 +32,7 @@ ITERATIONS = 300
 
 # recorded bands (see the module docstring)
 ACSA_BAND = (0.80, 0.97)
-D_GAP_BAND = (0.45, 0.95)
+D_GAP_BAND = (0.45, 0.88)
 D_FAKE_BAND = (0.07, 0.35)
 D_REAL_MAX = 0.93
 
