@@ -123,8 +123,9 @@ def bench_naive(cfg, prep, iters=20, warm=3):
         M.trainable = D.trainable = False
         for k in range(n_min):
             ck = np.tile(gd.one_hot(np.array([prep.minority[k]]), C), (gp, 1))
-            gm[k].train_on_batch([rng.standard_normal((gp, cfg.latent_dim)), ck], 1 - ck)
-            gd_[k].train_on_batch([rng.standard_normal((gp, cfg.latent_dim)), ck], np.ones((gp, 1)))
+            zk = rng.standard_normal((gp, cfg.latent_dim))
+            gm[k].train_on_batch([zk, ck], 1 - ck)
+            gd_[k].train_on_batch([zk, ck], np.ones((gp, 1)))
 
     t0 = time.perf_counter()
     for j in range(warm):

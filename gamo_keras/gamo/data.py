@@ -183,7 +183,7 @@ class RandomChunk:
     fake_labels: np.ndarray  # (L, bs) int32 index into the minority list
     u_real: np.ndarray  # (L, bs, 1) U(0, 0.1): D's real targets are 1 - u_real
     u_fake: np.ndarray  # (L, bs, 1) U(0, 0.1): D's fake targets
-    z_gen: np.ndarray  # (L, 2 * n_minority, genClassPoints, latent): G->M_i, G->D_i noise, class after class
+    z_gen: np.ndarray  # (L, n_minority, genClassPoints, latent): class i's noise for G->M_i and G->D_i alike
     row0: np.ndarray  # (L,) int32 first row of the iteration's batch: (it % n_batches) * batch_size
     mask: np.ndarray  # (L, bs) float32: 1 for the batch's real rows (a pass's short last batch is padded)
 
@@ -202,7 +202,7 @@ def random_chunk(seed: int, start: int, length: int, capacity: int, batch_size: 
     labels = np.zeros((capacity, batch_size), np.int32)
     u_real = np.zeros((capacity, batch_size, 1), np.float32)
     u_fake = np.zeros((capacity, batch_size, 1), np.float32)
-    z_gen = np.zeros((capacity, 2 * max(n_minority, 1), gen_points, latent_dim), np.float32)
+    z_gen = np.zeros((capacity, max(n_minority, 1), gen_points, latent_dim), np.float32)
     row0 = np.zeros(capacity, np.int32)
     row0[:length] = (np.arange(start, start + length) % n_batches) * batch_size
     n_rows = n_batches * batch_size if n_rows is None else n_rows
@@ -215,7 +215,8 @@ def random_chunk(seed: int, start: int, length: int, capacity: int, batch_size: 
         z_fake[k] = rng.standard_normal((batch_size, latent_dim))
         u_fake[k] = rng.uniform(0.0, smooth_fake, (batch_size, 1))
         if n_minority:
-            z_gen[k] = rng.standard_normal((2 * n_minority, gen_points, latent_dim))
+            # one noise batch per class, shared by its G->M and G->D updates (dense_gamo_main.py L127-130)
+            z_gen[k] = rng.standard_normal((n_minority, gen_points, latent_dim))
     return RandomChunk(z_fake, labels, u_real, u_fake, z_gen, row0, mask)
 
 

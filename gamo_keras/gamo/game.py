@@ -16,14 +16,23 @@ for 10 classes, in this order, each an Adam step on the shared counter:
 Freezing is by construction: an update differentiates only its own player's parameters, the others enter as
 constants (the tests check it). The state is a dict of plain arrays:
 
-    {"p": {"C": cTMU trainables, "Cn": cTMU BN statistics, "I": [[kernel, bias] per IGU], "M": [...],
-           "D": [...], "F": [...] (conv variant)},
+    {"p": {"C": cTMU trainables, "Cn": cTMU BN moving statistics, "Cb": {call site: its zero-debiasing
+           variables}, "I": [[kernel, bias] per IGU], "M": [...], "D": [...], "F": [...] (conv variant)},
      "o": {"t": {counter: scalar}, "m": {"owner/group": [...]}, "v": {...}}}
 
 Adam owners (``separate_optimizers`` in fixes.py): the original compiles M, D, conv_mlp (F through frozen M) and, per minority class,
 G->M_i and G->D_i, all on ONE Adam object: one counter, a moment set per compiled model. So the shared cTMU
 has 18 moment sets ("GM0/C", "GD0/C", ...). With ``separate_optimizers`` the owners are the players M, D, G,
 F, each with its own counter and one moment set per parameter.
+
+BatchNorm call sites: Keras 2.2 on TensorFlow 1 keeps zero-debiasing shadow variables per call of the cTMU's BN
+layers, i.e. per compiled composite G->M_i, G->D_i (``nets.Keras2BatchNorm``); each G update overwrites the
+shared moving statistics with its own composite's debiased average. ``Cb`` holds those per-composite variables
+(keys "GM0", "GD0", ...), so the statistics the fakes are made with (step 3) are those of the last composite
+trained in the previous iteration, G->D of the last minority class.
+
+Random numbers: one noise batch per minority class and iteration serves both its G->M and its G->D update
+(``dense_gamo_main.py`` L127-130 draws ``randNoise`` once for the two ``train_on_batch`` calls).
 """
 from __future__ import annotations
 
@@ -86,6 +95,13 @@ class Game:
             self.D = nets.build_discriminator(self.dim, num_classes, cfg.mlp_units, cfg.leaky_slope)
             self.G = nets.build_ctmu(cfg.latent_dim, num_classes, cfg.ctmu_units, cfg.bn_momentum, cfg.bn_epsilon)
             self.IGU = [nets.build_igu(cfg.ctmu_units[-1], n, f"igu{k}") for k, n in enumerate(self.sizes)]
+            names = [v.name for v in self.G.non_trainable_variables]
+            self._bn_site = [i for i, n in enumerate(names) if n in nets.BN_SITE_VARIABLES]
+            self._bn_shared = [i for i, n in enumerate(names) if n not in nets.BN_SITE_VARIABLES]
+            self._bn_site_zeros = [np.zeros(tuple(self.G.non_trainable_variables[i].shape), np.float32)
+                                   for i in self._bn_site]
+            # one BN call site per compiled composite, in the order they are trained
+            self.bn_sites = [f"G{kind}{k}" for k in range(len(self.sizes)) for kind in ("M", "D")]
         self.cls_loss = categorical_ce if cfg.cls_loss == "ce" else mse
         self.adv_loss = binary_ce if cfg.adv_loss == "bce" else mse
 
@@ -125,7 +141,9 @@ class Game:
         if self.gamo:
             p["D"] = vals(self.D.trainable_variables)
             p["C"] = vals(self.G.trainable_variables)
-            p["Cn"] = vals(self.G.non_trainable_variables)
+            nt = vals(self.G.non_trainable_variables)
+            p["Cn"] = [nt[i] for i in self._bn_shared]
+            p["Cb"] = {site: [nt[i] for i in self._bn_site] for site in self.bn_sites}
             p["I"] = [vals(m.trainable_variables) for m in self.IGU]
         m, v, t = {}, {}, {}
         for owner, counter, groups in self.owners():
@@ -176,15 +194,24 @@ class Game:
     def features(self, pF, images):
         return self.F.stateless_call(pF, [], images)[0]
 
-    def ctmu(self, pC, pCn, z, c, training):
-        return self.G.stateless_call(pC, pCn, [z, c], training=training)
+    def ctmu(self, pC, pCn, z, c, training, pSite=None):
+        """The cTMU; ``pSite``: the zero-debiasing variables of the calling composite (training mode).
+        Returns (output, new moving statistics, new call-site variables)."""
+        full = [None] * (len(self._bn_shared) + len(self._bn_site))
+        for i, a in zip(self._bn_shared, pCn):
+            full[i] = a
+        for i, a in zip(self._bn_site, self._bn_site_zeros if pSite is None else pSite):
+            full[i] = a
+        h, new = self.G.stateless_call(pC, full, [z, c], training=training)
+        return h, [new[i] for i in self._bn_shared], [new[i] for i in self._bn_site]
 
-    def generate(self, p, z, k: int, x_k, training: bool):
-        """G for minority class ``k`` (its IGU): cTMU -> alpha (n_k convex weights) -> alpha @ X_k."""
+    def generate(self, p, z, k: int, x_k, training: bool, site: str | None = None):
+        """G for minority class ``k`` (its IGU): cTMU -> alpha (n_k convex weights) -> alpha @ X_k.
+        Returns (samples, alpha, one-hot labels, (new moving statistics, new call-site variables))."""
         c = ops.tile(ops.expand_dims(ops.one_hot(self.minority[k], self.C), 0), (ops.shape(z)[0], 1))
-        h, cn = self.ctmu(p["C"], p["Cn"], z, c, training)
+        h, cn, cb = self.ctmu(p["C"], p["Cn"], z, c, training, p["Cb"][site] if site else None)
         alpha = self.IGU[k].stateless_call(p["I"][k], [], h)[0]
-        return ops.matmul(alpha, x_k), alpha, c, cn
+        return ops.matmul(alpha, x_k), alpha, c, (cn, cb)
 
     def fake_batch(self, p, z, labels, x_cat):
         """Step 3: one fake row per label (index into the minority list), each through its class's IGU.
@@ -193,7 +220,7 @@ class Game:
         so ``alpha`` is zero outside the row's class and ``alpha @ X_cat`` is that class's convex combination.
         """
         c = ops.one_hot(ops.take(ops.convert_to_tensor(np.asarray(self.minority, np.int32)), labels), self.C)
-        h, _ = self.ctmu(p["C"], p["Cn"], z, c, self.cfg.fake_bn_mode == "train")  # BN statistics not kept
+        h, _, _ = self.ctmu(p["C"], p["Cn"], z, c, self.cfg.fake_bn_mode == "train")  # BN statistics not kept
         kernel = ops.concatenate([w[0] for w in p["I"]], axis=1)
         bias = ops.concatenate([w[1] for w in p["I"]], axis=0)
         logits = ops.matmul(h, kernel) + bias
@@ -235,48 +262,68 @@ class Game:
 
     def update_g(self, state, k: int, z, x_k, against: str):
         """G->M_k (``against="M"``, target 1 - one-hot) or G->D_k (``"D"``, target 1): cTMU and IGU_k only; the
-        cTMU's BN runs in training mode on the ``genClassPoints`` samples and its statistics are kept."""
+        cTMU's BN runs in training mode on the ``genClassPoints`` samples, and the composite's call site updates
+        its debiased averages and overwrites the shared moving statistics with them."""
         p0 = state["p"]
         gI = f"I{k}"
+        site = f"G{against}{k}"
 
         def loss_fn(params):
             p = dict(p0, C=params["C"], I=[params[gI] if j == k else w for j, w in enumerate(p0["I"])])
-            x, _, c, cn = self.generate(p, z, k, x_k, training=True)
+            x, _, c, stats = self.generate(p, z, k, x_k, training=True, site=site)
             if against == "M":
                 loss = mse(self.m_prob(p0["M"], x), 1.0 - c)
             else:
                 loss = self.adv_loss(self.d_prob(p0["D"], x, c), ops.ones((ops.shape(z)[0], 1)))
-            return loss, cn
+            return loss, stats
 
-        loss, cn, grads = backend.value_and_grad(loss_fn, {"C": p0["C"], gI: p0["I"][k]})
+        loss, (cn, cb), grads = backend.value_and_grad(loss_fn, {"C": p0["C"], gI: p0["I"][k]})
         state = self.apply(state, self.g_owner("G" + against, k), ["C", gI], grads)
-        state["p"] = dict(state["p"], Cn=list(cn))
+        state["p"] = dict(state["p"], Cn=list(cn), Cb={**state["p"]["Cb"], site: list(cb)})
         return state, loss
 
     def x_k(self, x_cat, k):
         return ops.slice(x_cat, (int(self.offsets[k]), 0), (int(self.sizes[k]), self.dim))
 
     # -- one iteration ------------------------------------------------------------------------------------------
+    @property
+    def loss_names(self) -> list[str]:
+        """The losses :meth:`iteration` returns, in update order."""
+        if not self.gamo:
+            return ["M_real"]
+        return ["M_real", "D_real", "M_fake", "D_fake"] + [f"G{kind}{k}" for k in range(len(self.sizes))
+                                                           for kind in ("M", "D")]
+
     def iteration(self, state, xb, yb, x_cat, r, img=None, mask=None):
         """The 22 updates of one GAMO iteration (module docstring). ``r`` holds this iteration's random numbers
         (already cut to the batch size); ``img`` is the real image batch (joint feature training only);
-        ``mask`` marks the real rows of a padded short batch (the fake batch has the same size and mask)."""
+        ``mask`` marks the real rows of a padded short batch (the fake batch has the same size and mask).
+        Returns (state, the losses of the updates as a vector, in :attr:`loss_names` order)."""
         joint = self.cfg.joint_feature_training
         if not self.gamo:
-            return self.update_m(state, img if joint else xb, yb, mask)[0]
-        state, _ = self.update_m(state, img if joint else xb, yb, mask)
+            state, loss = self.update_m(state, img if joint else xb, yb, mask)
+            return state, ops.stack([loss])
+        losses = []
+        state, loss = self.update_m(state, img if joint else xb, yb, mask)
+        losses.append(loss)
         if joint:
             xb = self.features(state["p"]["F"], img)
-        state, _ = self.update_d(state, xb, yb, 1.0 - r["u_real"], mask)
+        state, loss = self.update_d(state, xb, yb, 1.0 - r["u_real"], mask)
+        losses.append(loss)
         x_fake, c_fake = self.fake_batch(state["p"], r["z_fake"], r["fake_labels"], x_cat)
         upd_m = self._update_m_features if joint else self.update_m
-        state, _ = upd_m(state, x_fake, c_fake, mask)
-        state, _ = self.update_d(state, x_fake, c_fake, r["u_fake"], mask)
+        state, loss = upd_m(state, x_fake, c_fake, mask)
+        losses.append(loss)
+        state, loss = self.update_d(state, x_fake, c_fake, r["u_fake"], mask)
+        losses.append(loss)
         for k in range(len(self.sizes)):
             xk = self.x_k(x_cat, k)
-            state, _ = self.update_g(state, k, r["z_gen"][2 * k], xk, "M")
-            state, _ = self.update_g(state, k, r["z_gen"][2 * k + 1], xk, "D")
-        return state
+            # one noise batch per class for both composites (dense_gamo_main.py L127-130)
+            state, loss = self.update_g(state, k, r["z_gen"][k], xk, "M")
+            losses.append(loss)
+            state, loss = self.update_g(state, k, r["z_gen"][k], xk, "D")
+            losses.append(loss)
+        return state, ops.stack(losses)
 
     def _update_m_features(self, state, x, y, mask=None):
         """M on feature-space fakes when F is trained jointly: the fakes carry no gradient to F."""
@@ -288,7 +335,7 @@ class Game:
 
     # -- compiled functions -----------------------------------------------------------------------------------
     def make_chunk_fn(self, batch_size: int, full_batch: int, xla=None):
-        """Compiled ``(state, data, rand, n) -> state``: n consecutive iterations with batches of ``batch_size``
+        """Compiled ``(state, data, rand, n) -> (state, losses)``: n consecutive iterations with batches of ``batch_size``
         rows; the short last batch of a pass is padded to the full size and masked (``rand["mask"]``): its
         losses are means over its real rows, so updates are those of the short batch, and one trace serves all.
 
@@ -298,6 +345,7 @@ class Game:
         ``row0``, the first row of its batch. The batch position is an input array rather than computed from
         a start index, and rows are gathered rather than sliced, because TensorFlow's XLA bridge treats a slice's
         dynamic start as a compile-time constant and recompiled for every value (measured: 12-18 s per call).
+        ``losses``: the last iteration's losses (:attr:`loss_names`).
         """
         bs = int(batch_size)
 
@@ -305,7 +353,8 @@ class Game:
             offsets = ops.arange(bs, dtype="int32")
             last_row = ops.shape(data["x"])[0] - 1
 
-            def body(k, s):
+            def body(k, carry):
+                s, _ = carry
                 # iteration k's batch rows, gathered (see above); a short last batch is padded and masked
                 rows = ops.minimum(ops.take(rand["row0"], k) + offsets, last_row)
                 mask = ops.take(rand["mask"], k, axis=0)
@@ -316,7 +365,7 @@ class Game:
                                                                         "z_gen")}
                 return self.iteration(s, xb, yb, data["x_cat"], r, img, mask)
 
-            return ops.fori_loop(0, n, body, state)
+            return ops.fori_loop(0, n, body, (state, ops.zeros((len(self.loss_names),))))
 
         return backend.compile_fn(run, xla)
 

@@ -4,7 +4,10 @@ generated feature vectors back to images.
 Per minority class i (relabelled order): the encoder is the trained GAMO F, frozen; a head Dense 128 tanh ->
 ``z_mean``, ``z_sigma`` (100-d each); the decoder Dense 7*7*32 -> 2x Conv2DTranspose 32 k4 s2 -> Conv2D k4 tanh.
 Loss = (H*W*C) x pixel MSE + KL with KL = -0.5 sum(1 + z_sigma - z_mean^2 - exp(z_sigma)), batch mean; Adam
-(2e-4, 0.5), batch 32 over the class's images in order, ``gamo2pix_steps`` steps. Sampling uses
+(2e-4, 0.5), batch 32 over the class's images in order, ``gamo2pix_steps`` steps. One Adam object serves every
+class's autoencoder (``fashion_mnist_gamo2pix_main.py`` L41, passed to each class's ``compile`` at L81): each class
+gets fresh moment slots but the iteration counter runs on, so class i starts at ``i * gamo2pix_steps`` and its
+first updates get no bias correction (:meth:`ClassVAE.initial_state`). Sampling uses
 z = z_mean + exp(z_sigma) * eps (the original; ``vae_logvar_consistent``: exp(z_sigma / 2)).
 
 Image generation: cTMU (inference) on noise + one-hot(i) -> IGU_i's convex weights -> convex combination of
@@ -41,12 +44,14 @@ class ClassVAE:
         self.pixels = float(np.prod(cfg.image_shape))
         self.half = 0.5 if cfg.vae_logvar_consistent else 1.0
 
-    def initial_state(self):
+    def initial_state(self, counter: int = 0):
+        """Keras initialisation, zero moments, and Adam's iteration counter at ``counter``: the shared counter
+        the class's training starts from (``class_index * gamo2pix_steps`` in the original's order)."""
         vals = lambda vs: [np.asarray(ops.convert_to_numpy(v.value)) for v in vs]  # noqa: E731
         p = {"H": vals(self.head.trainable_variables), "Dec": vals(self.dec.trainable_variables)}
         zeros = lambda t: [np.zeros_like(a) for a in t]  # noqa: E731
         return {"p": p, "m": {k: zeros(v) for k, v in p.items()}, "v": {k: zeros(v) for k, v in p.items()},
-                "t": np.zeros((), np.float32)}
+                "t": np.full((), counter, np.float32)}
 
     def encode(self, pH, feats, eps):
         z_mean, z_sigma = self.head.stateless_call(pH, [], feats)[0]
@@ -130,7 +135,8 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
         feats = backend.to_numpy(trainer._features_of(pF, backend.to_device(images), min(500, len(images))))
         vae = ClassVAE(cfg, feats.shape[1])
         ck_dir = ck_root / f"class_{k}"
-        like = vae.initial_state()
+        # the original's one Adam: the counter has run through the earlier classes' steps
+        like = vae.initial_state(k * cfg.gamo2pix_steps)
         found = latest_checkpoint(ck_dir) if ck_dir.exists() else None
         if found:
             state, meta = load_state(found, like)

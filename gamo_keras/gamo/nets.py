@@ -14,13 +14,26 @@ from keras import layers, ops
 
 
 class Keras2BatchNorm(layers.Layer):
-    """BatchNormalization as standalone Keras 2.2 computed it (the original's library).
+    """BatchNormalization as standalone Keras 2.2 on TensorFlow 1 computed it (the original's library).
 
     Training mode normalises with the batch mean and the biased batch variance, and updates the moving
     variance with the *unbiased* estimate ``var * n / (n - (1 + epsilon))``; Keras 3's layer uses the biased
     one. This matters here because the cTMU is trained on 4 samples at a time (factor 4/3) while the fakes
-    shown to M and D use the moving statistics (``fake_bn_mode`` in fixes.py). Keras 2.2's zero-debiasing of the first moving
-    updates is not reproduced (it fades after a few dozen of the 450,000 G updates).
+    shown to M and D use the moving statistics (``fake_bn_mode`` in fixes.py).
+
+    The moving statistics are updated as Keras 2.2's TensorFlow backend did (``K.moving_average_update``, which
+    calls TF1's ``assign_moving_average`` with ``zero_debias=True``): every time the layer is called on a new
+    input, TF1 creates a fresh pair of shadow variables for that call, a ``biased`` average (starting at 0) and a
+    ``local_step`` counter, and each training run of that call does
+
+        local_step += 1
+        biased     -= (biased - batch_statistic) * (1 - momentum)
+        moving      = biased / (1 - momentum ** local_step)
+
+    so ``moving`` is overwritten with the debiased average of *that call's* history only. This layer holds one
+    such (biased, local_step) set; :class:`gamo.game.Game` keeps one per compiled composite that calls the cTMU
+    (the original's 18 call sites) and swaps it in for each update, so the shared moving statistics end up
+    holding the last trained composite's value, as in the original.
     """
 
     def __init__(self, momentum=0.9, epsilon=1e-3, **kwargs):
@@ -34,6 +47,11 @@ class Keras2BatchNorm(layers.Layer):
         self.moving_mean = self.add_weight(shape=(dim,), initializer="zeros", trainable=False, name="moving_mean")
         self.moving_variance = self.add_weight(shape=(dim,), initializer="ones", trainable=False,
                                                name="moving_variance")
+        # the zero-debiasing shadow variables of one call site (see the class docstring)
+        self.biased_mean = self.add_weight(shape=(dim,), initializer="zeros", trainable=False, name="biased_mean")
+        self.biased_variance = self.add_weight(shape=(dim,), initializer="zeros", trainable=False,
+                                               name="biased_variance")
+        self.local_step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="local_step")
 
     def call(self, x, training=False):
         if training:
@@ -41,15 +59,26 @@ class Keras2BatchNorm(layers.Layer):
             var = ops.mean(ops.square(x - mean), axis=0)
             n = ops.cast(ops.shape(x)[0], x.dtype)
             unbiased = var * n / (n - (1.0 + self.epsilon))
-            m = self.momentum
-            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance * m + unbiased * (1.0 - m))
+            decay = 1.0 - self.momentum
+            step = self.local_step + 1.0
+            biased_mean = self.biased_mean - (self.biased_mean - mean) * decay
+            biased_var = self.biased_variance - (self.biased_variance - unbiased) * decay
+            debias = 1.0 - ops.power(self.momentum, step)
+            self.local_step.assign(step)
+            self.biased_mean.assign(biased_mean)
+            self.biased_variance.assign(biased_var)
+            self.moving_mean.assign(biased_mean / debias)
+            self.moving_variance.assign(biased_var / debias)
         else:
             mean, var = self.moving_mean, self.moving_variance
         return (x - mean) * ops.rsqrt(var + self.epsilon) * self.gamma + self.beta
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+# the variables of Keras2BatchNorm that belong to a call site rather than to the layer
+BN_SITE_VARIABLES = ("biased_mean", "biased_variance", "local_step")
 
 
 def leaky(x, slope):

@@ -95,6 +95,7 @@ class Trainer:
         self._epoch_features = None  # epoch -> features of the training images computed at its start
         self._test_features = None
         self.state = None
+        self.last_losses = None  # the losses of the last iteration run (Game.loss_names order)
         self.iteration = 0
         self.epoch = -1
 
@@ -194,8 +195,8 @@ class Trainer:
         dat = {"x": self.x, "y": self.y, "x_cat": x_cat}
         if self.cfg.joint_feature_training:
             dat["img"] = self.images
-        self.state = self.chunk_fn(bs)(self.state, dat, backend.to_device(rand.arrays()),
-                                       backend.to_device(np.int32(b - a)))
+        self.state, self.last_losses = self.chunk_fn(bs)(self.state, dat, backend.to_device(rand.arrays()),
+                                                         backend.to_device(np.int32(b - a)))
         self.iteration = b
 
     # -- evaluation ------------------------------------------------------------------------------------------

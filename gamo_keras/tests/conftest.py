@@ -17,6 +17,7 @@ if "SHARED_DATA_MIRROR" not in os.environ and (_mirror / "mnist").exists():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: longer end-to-end runs (excluded from make test)")
+    config.addinivalue_line("markers", "learning: a short real training run must reach recorded bands (runs in make test)")
 
 
 def tiny_problem(counts=(12, 6, 3), shape=(4, 4, 1), seed=0, flatten=True):

@@ -99,13 +99,21 @@ def test_keras2_batchnorm_updates_moving_variance_with_the_unbiased_estimate():
     var = x.var(axis=0)
     np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(var + 1e-3), rtol=1e-5)
     unbiased = var * 4 / (4 - 1.001)
-    np.testing.assert_allclose(backend.to_numpy(bn.moving_variance.value), 0.9 + 0.1 * unbiased, rtol=1e-6)
-    np.testing.assert_allclose(backend.to_numpy(bn.moving_mean.value), 0.1 * x.mean(0), rtol=1e-6)
+    # zero-debiased (TF1 assign_moving_average): after one update the moving value is the batch statistic
+    np.testing.assert_allclose(backend.to_numpy(bn.moving_variance.value), unbiased, rtol=1e-6)
+    np.testing.assert_allclose(backend.to_numpy(bn.moving_mean.value), x.mean(0), rtol=1e-6)
+    x2 = x[::-1] * 2.0 + 1.0
+    bn(x2, training=True)
+    unbiased2 = x2.var(axis=0) * 4 / (4 - 1.001)
+    want = (0.9 * 0.1 * unbiased + 0.1 * unbiased2) / (1 - 0.9 ** 2)
+    np.testing.assert_allclose(backend.to_numpy(bn.moving_variance.value), want, rtol=1e-6)
+    want = (0.9 * 0.1 * x.mean(0) + 0.1 * x2.mean(0)) / (1 - 0.9 ** 2)
+    np.testing.assert_allclose(backend.to_numpy(bn.moving_mean.value), want, rtol=1e-6)
 
 
 def _groups(state):
     p = state["p"]
-    return {"M": p["M"], "D": p["D"], "C": p["C"], "Cn": p["Cn"], "I": p["I"]}
+    return {"M": p["M"], "D": p["D"], "C": p["C"], "Cn": p["Cn"], "Cb": p["Cb"], "I": p["I"]}
 
 
 def test_g_step_leaves_m_and_d_unchanged(setup):
@@ -121,6 +129,9 @@ def test_g_step_leaves_m_and_d_unchanged(setup):
         assert not same(before["p"]["I"][1], after["p"]["I"][1]), "G step did not train its IGU"
         assert same(before["p"]["I"][0], after["p"]["I"][0]), "G step of class 1 changed IGU 0"
         assert not same(before["p"]["Cn"], after["p"]["Cn"]), "BN statistics were not kept (training mode)"
+        site = f"G{against}1"
+        assert not same(before["p"]["Cb"][site], after["p"]["Cb"][site]), "the call site's averages did not move"
+        assert all(same(before["p"]["Cb"][s], after["p"]["Cb"][s]) for s in before["p"]["Cb"] if s != site)
         # its own moment set only, the shared counter once
         assert float(after["o"]["t"]["shared"]) == float(before["o"]["t"]["shared"]) + 1
         own = f"G{against}1/C"
@@ -135,7 +146,7 @@ def test_m_step_leaves_g_and_d_unchanged(setup):
     yb = backend.to_device(gd.one_hot(prep.y_train[:4], prep.num_classes))
     before = np_state(state)
     after = np_state(g.update_m(state, xb, yb)[0])
-    for k in ("D", "C", "Cn", "I"):
+    for k in ("D", "C", "Cn", "Cb", "I"):
         assert same(before["p"][k], after["p"][k]), f"M step changed {k}"
     assert not same(before["p"]["M"], after["p"]["M"])
 
@@ -146,7 +157,7 @@ def test_d_step_leaves_g_and_m_unchanged(setup):
     yb = backend.to_device(gd.one_hot(prep.y_train[:4], prep.num_classes))
     before = np_state(state)
     after = np_state(g.update_d(state, xb, yb, backend.to_device(np.full((4, 1), 0.95, np.float32)))[0])
-    for k in ("M", "C", "Cn", "I"):
+    for k in ("M", "C", "Cn", "Cb", "I"):
         assert same(before["p"][k], after["p"][k]), f"D step changed {k}"
     assert not same(before["p"]["D"], after["p"]["D"])
 
@@ -158,7 +169,9 @@ def test_one_iteration_makes_2_plus_2_plus_2x_minority_updates(setup):
     r = {k: backend.to_device(v[0][:4] if k != "z_gen" else v[0]) for k, v in r.arrays().items() if k != "row0"}
     xb = backend.to_device(prep.x_train[:4])
     yb = backend.to_device(gd.one_hot(prep.y_train[:4], prep.num_classes))
-    new = np_state(g.iteration(state, xb, yb, x_cat, r))
+    new, losses = g.iteration(state, xb, yb, x_cat, r)
+    new = np_state(new)
+    assert backend.to_numpy(losses).shape == (4 + 2 * n_min,) == (len(g.loss_names),)
     assert float(new["o"]["t"]["shared"]) == 4 + 2 * n_min  # 22 for ten classes
     # the cTMU has one moment set per compiled composite: 2 per minority class
     assert sorted(k for k in new["o"]["m"] if k.endswith("/C")) == sorted(
@@ -176,7 +189,7 @@ def test_g_against_m_target_is_one_minus_one_hot(setup):
     prep, g, state, x_cat = setup
     z = backend.to_device(np.random.default_rng(4).standard_normal((4, 100)).astype(np.float32))
     _, loss = g.update_g(state, 0, z, g.x_k(x_cat, 0), "M")
-    x, _, c, _ = g.generate(state["p"], z, 0, g.x_k(x_cat, 0), training=True)
+    x, _, c, _ = g.generate(state["p"], z, 0, g.x_k(x_cat, 0), training=True, site="GM0")
     prob = backend.to_numpy(g.m_prob(state["p"]["M"], x))
     want = np.mean((prob - (1.0 - backend.to_numpy(c))) ** 2)
     assert float(backend.to_numpy(loss)) == pytest.approx(want, rel=1e-5)

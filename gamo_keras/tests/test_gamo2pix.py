@@ -32,3 +32,30 @@ def test_vae_loss_is_pixels_times_mse_plus_kl(consistent):
     mse = ((rec - images) ** 2).reshape(4, -1).mean(1)[:3].mean()
     kl = (-0.5 * (1 + zs - zm ** 2 - np.exp(zs)).sum(1))[:3].mean()
     assert got == pytest.approx(64 * mse + kl, rel=1e-5)
+
+
+def test_one_adam_counter_runs_through_every_class(tmp_path):
+    """The released GAMO2pix passes one Adam object to every class's compile (fashion_mnist_gamo2pix_main.py
+    L41, L81): each class starts with new moments, but the iteration counter goes on from the previous class."""
+    from types import SimpleNamespace
+
+    from conftest import tiny_problem
+    from gamo.gamo2pix import run_stage
+    from gamo.train import Trainer, latest_checkpoint, load_state
+
+    steps = 3
+    cfg = tiny_config(variant="conv", shape=(8, 8, 1), gamo2pix_steps=steps, gamo2pix_save_every=steps,
+                      gamo2pix_latent=3, gamo2pix_hidden=5)
+    prep = tiny_problem(counts=(13, 6, 3), shape=(8, 8, 1), flatten=False)
+    trainer = Trainer(cfg, prep, seed=1, progress=False, log=lambda *_: None)
+    trainer.init_state()
+    trainer.refresh_features()
+    run = SimpleNamespace(path=tmp_path)
+    assert run_stage(cfg, trainer, prep, run, SimpleNamespace(seed=1, no_progress=True)) == 0
+    folders = sorted(tmp_path.glob("gamo2pix*/checkpoints/class_*"))
+    assert [f.name for f in folders] == ["class_0", "class_1"]
+    vae = ClassVAE(cfg, cfg.feature_dim)
+    for k, folder in enumerate(folders):
+        state, meta = load_state(latest_checkpoint(folder), vae.initial_state())
+        assert meta["step"] == steps
+        assert float(state["t"]) == (k + 1) * steps  # class 1 starts where class 0 stopped
