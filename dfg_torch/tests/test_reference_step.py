@@ -328,7 +328,7 @@ def _fit_head(E, C, X, Y, margin):
 
 
 def _run(tmp_path, step, monkeypatch):
-    rs = np.random.RandomState(7)
+    rs = np.random.RandomState(9)  # weights for which the new attention straddles 0.9, 0.95 and 1 (checked below)
     tr, chan, src, X, Y = _setup(tmp_path, rs)
     n = tr.n
     for m in [*n.values(), tr.e_s, tr.c_s]:
@@ -411,7 +411,7 @@ def test_reference_iteration_with_classifier_step_and_attention_update(tmp_path,
     assert 0.01 < ref["e_loss"] < E_LOSS_FOR_6 and "c_loss" in ref
     assert stats["dense.1"][2] == NUM_D_ITERS + 3  # G called by the critic steps, steps 2, 3 and 5
     a = ref["a_new"] * C_E  # the new attention sits on both sides of the thresholds, so a changed one shows
-    assert ((a >= 0.95).sum(), ((a >= 0.9) & (a < 0.95)).sum()) >= (1, 1) and (a < 0.9).any()
+    assert ((a >= 0.9) & (a < 0.95)).any() and ((a >= 0.95) & (a < 1.0)).any() and (a < 0.9).any()
     init = np.asarray(tr.chan["generator_attention"]) * C_E
     assert ((init >= 0.85) & (init < 0.9)).any() and ((init >= 0.9) & (init < 0.95)).any()
     assert not np.array_equal(mask, np.where(init >= 0.9, init / C_E, 0.0))
