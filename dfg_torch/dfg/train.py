@@ -345,10 +345,11 @@ class Trainer:
 
     def _generate(self, n, grad: bool):
         z, y = self._noise(n)
-        onehot = F.one_hot(y, self.K).float()
+        dt = self.mask.dtype  # float32 (float64 only in the reference-step test)
+        onehot = F.one_hot(y, self.K).to(dt)
         att = onehot @ self.mask
         with torch.set_grad_enabled(grad):
-            return self.n["g"](torch.cat([z, onehot], 1), att), y
+            return self.n["g"](torch.cat([z.to(dt), onehot], 1), att), y
 
     def _regularisers(self, x, f_t, hooked_t):
         """(Omega_E, Omega_C, Omega_fc) on real batch x (train.py L622-671)."""
@@ -580,7 +581,7 @@ class Trainer:
             rho = self.cfg["rho"]
             new = rho * self.mask.cpu().double().numpy() + (1 - rho) * new
         mask = losses.attention_mask(new, self.cfg["update_threshold"])
-        self.mask = torch.tensor(mask, dtype=torch.float32, device=self.dev)
+        self.mask = torch.tensor(mask, dtype=self.mask.dtype, device=self.dev)
         zeroed = (mask == 0).sum(1).tolist()
         self.state["attention_updates"].append({"step": step, "zeroed_per_class": zeroed})
         self.o.run.log_metrics({"kind": "attention", "step": step, "zeroed_per_class": zeroed})

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import data as D
 from . import io, rng
 from .losses import edge_lists, structure_loss
-from .nets import Discriminator, Generator, weights_init_normal
+from .nets import D_WIDTHS, G_WIDTHS, Discriminator, Generator, weights_init_normal
 
 FINAL = "gan_final.pt"
 
@@ -30,8 +30,11 @@ FINAL = "gan_final.pt"
 def build_gan(cfg: dict):
     """``utils.init_GAN``: G, then D, with PyTorch's default initialisation, then ``weights_init_normal``
     applied to G and to D (this order of draws from the global generator is part of the faithful stream)."""
-    g = Generator(cfg["code_dim"], cfg["bn_eps"], cfg["latent_dim"], cfg["n_classes"])
-    d = Discriminator(cfg["code_dim"], cfg["bn_eps"], cfg["single_softmax"], cfg["n_classes"])
+    # g_widths / d_widths: absent in every config (the released widths); the reference-step test narrows them
+    g = Generator(cfg["code_dim"], cfg["bn_eps"], cfg["latent_dim"], cfg["n_classes"], cfg["img_size"],
+                  widths=cfg.get("g_widths", G_WIDTHS))
+    d = Discriminator(cfg["code_dim"], cfg["bn_eps"], cfg["single_softmax"], cfg["n_classes"], cfg["img_size"],
+                      widths=cfg.get("d_widths", D_WIDTHS))
     g.apply(weights_init_normal)
     d.apply(weights_init_normal)
     return g, d
@@ -69,7 +72,7 @@ class GANTrainer:
             self.subset_index = idx
         else:
             self.subset_index = None
-        self.x = D.to_model_input(x_real).to(device)
+        self.x = D.to_model_input(x_real, cfg["img_size"]).to(device)
         self.n = len(self.x)
         self.g, self.d = g.to(device), d.to(device)
         betas = (cfg["b1"], cfg["b2"])
@@ -90,15 +93,17 @@ class GANTrainer:
         z = r.normal(0, 1, (b, cfg["latent_dim"]))
         y = r.randint(0, cfg["n_classes"], b) if labels is None else labels
         c = r.uniform(-1, 1, (b, cfg["code_dim"]))
-        dev = self.device
-        return (torch.from_numpy(z.astype(np.float32)).to(dev),
-                D.to_categorical(y, cfg["n_classes"]).to(dev), torch.from_numpy(c.astype(np.float32)).to(dev), y)
+        # float32 draws as the original's FloatTensor; in G's dtype (float32 except in the float64 reference test)
+        dev, dt = self.device, next(self.g.parameters()).dtype
+        return (torch.from_numpy(z.astype(np.float32)).to(dev, dt),
+                D.to_categorical(y, cfg["n_classes"]).to(dev, dt), torch.from_numpy(c.astype(np.float32)).to(dev, dt),
+                y)
 
     def step(self, real: torch.Tensor) -> dict:
         cfg, g, d = self.cfg, self.g, self.d
         b = real.shape[0]
-        valid = torch.ones(b, 1, device=self.device)
-        fake = torch.zeros(b, 1, device=self.device)
+        valid = torch.ones(b, 1, device=self.device, dtype=real.dtype)
+        fake = torch.zeros(b, 1, device=self.device, dtype=real.dtype)
         # 1. G
         self.opt_g.zero_grad()
         z, y1h, c, _ = self._noise(b)

@@ -13,31 +13,37 @@ LATENT_DIM = 62
 N_CLASSES = 10
 IMG_SIZE = 32
 CHANNELS = 1
+# Layer widths of the released nets (generator.py L14-26: 128 x init_size^2, 128, 64; discriminator.py L17-21:
+# 16, 32, 64, 128). Only the reference-step test builds narrower nets.
+G_WIDTHS = (128, 128, 64)
+D_WIDTHS = (16, 32, 64, 128)
 
 
 class Generator(nn.Module):
     def __init__(self, code_dim: int = 4, bn_eps: float = 0.8, latent_dim: int = LATENT_DIM,
-                 n_classes: int = N_CLASSES, img_size: int = IMG_SIZE, channels: int = CHANNELS):
+                 n_classes: int = N_CLASSES, img_size: int = IMG_SIZE, channels: int = CHANNELS,
+                 widths=G_WIDTHS):
         super().__init__()
-        self.init_size = img_size // 4
-        self.l1 = nn.Sequential(nn.Linear(latent_dim + n_classes + code_dim, 128 * self.init_size ** 2))
+        w0, w1, w2 = widths
+        self.init_size, self.w0 = img_size // 4, w0
+        self.l1 = nn.Sequential(nn.Linear(latent_dim + n_classes + code_dim, w0 * self.init_size ** 2))
         self.conv_blocks = nn.Sequential(
-            nn.BatchNorm2d(128),
+            nn.BatchNorm2d(w0),
             nn.Upsample(scale_factor=2),
-            nn.Conv2d(128, 128, 3, stride=1, padding=1),
-            nn.BatchNorm2d(128, bn_eps),
+            nn.Conv2d(w0, w1, 3, stride=1, padding=1),
+            nn.BatchNorm2d(w1, bn_eps),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Upsample(scale_factor=2),
-            nn.Conv2d(128, 64, 3, stride=1, padding=1),
-            nn.BatchNorm2d(64, bn_eps),
+            nn.Conv2d(w1, w2, 3, stride=1, padding=1),
+            nn.BatchNorm2d(w2, bn_eps),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, channels, 3, stride=1, padding=1),
+            nn.Conv2d(w2, channels, 3, stride=1, padding=1),
             nn.Tanh(),
         )
 
     def forward(self, noise, labels, code):
         out = self.l1(torch.cat((noise, labels, code), -1))
-        out = out.view(out.shape[0], 128, self.init_size, self.init_size)
+        out = out.view(out.shape[0], self.w0, self.init_size, self.init_size)
         return self.conv_blocks(out)
 
 
@@ -49,8 +55,10 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, code_dim: int = 4, bn_eps: float = 0.8, single_softmax: bool = False,
-                 n_classes: int = N_CLASSES, img_size: int = IMG_SIZE, channels: int = CHANNELS):
+                 n_classes: int = N_CLASSES, img_size: int = IMG_SIZE, channels: int = CHANNELS,
+                 widths=D_WIDTHS):
         super().__init__()
+        w0, w1, w2, w3 = widths
 
         def block(cin, cout, bn=True):
             layers = [nn.Conv2d(cin, cout, 3, 2, 1), nn.LeakyReLU(0.2, inplace=True), nn.Dropout2d(0.25)]
@@ -58,9 +66,9 @@ class Discriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(cout, bn_eps))
             return layers
 
-        self.conv_blocks = nn.Sequential(*block(channels, 16, bn=False), *block(16, 32), *block(32, 64),
-                                         *block(64, 128))
-        feat = 128 * (img_size // 2 ** 4) ** 2
+        self.conv_blocks = nn.Sequential(*block(channels, w0, bn=False), *block(w0, w1), *block(w1, w2),
+                                         *block(w2, w3))
+        feat = w3 * (img_size // 2 ** 4) ** 2
         self.adv_layer = nn.Sequential(nn.Linear(feat, 1))
         # nn.Softmax() without dim: PyTorch picks dim=1 for 2-D input (with a warning); explicit here
         self.aux_layer = nn.Sequential(nn.Linear(feat, n_classes)) if single_softmax else \
