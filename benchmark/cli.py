@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the runner's job files and logs (default <runs>/benchmark/<plan>)")
         sp.add_argument("--only", nargs="+", default=None, metavar="FOLDER", help="only these method folders")
         sp.add_argument("--paper-tables", default=str(PACKAGE_ROOT / "paper_tables"))
+        if plan:
+            sp.add_argument("--allow-dirty", action="store_true",
+                            help="pass --allow-dirty to run.py: publish runs made from uncommitted code (recorded); "
+                                 "plan and status then print the commands with it")
 
     r = sub.add_parser("run", help="run every job of a plan that is not published yet (resuming interrupted ones)")
     common(r)
@@ -154,8 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: at most this many jobs at once (default: CPU cores / threads per job)")
     r.add_argument("--wait", action="store_true", help="slurm: poll until every job has ended, then report")
     r.add_argument("--poll", type=float, default=None, help="seconds between status checks (local 1, slurm 60)")
-    r.add_argument("--allow-dirty", action="store_true",
-                   help="pass --allow-dirty to run.py: publish runs made from uncommitted code (recorded)")
     r.add_argument("--readme", default=None, help="also regenerate this README's benchmark section")
     r.set_defaults(func=cmd_run)
 

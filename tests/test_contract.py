@@ -63,7 +63,7 @@ def smoke(tmp_path_factory):
     if not s.python.exists():
         pytest.skip("the benchmark environment is not built (make env-benchmark)")
     s.first = s.bench("run", "--allow-dirty")
-    plan = s.bench("plan", "--json")
+    plan = s.bench("plan", "--json", "--allow-dirty")
     assert plan.returncode == 0, plan.stderr
     s.jobs = {job["folder"]: job for job in json.loads(plan.stdout)}
     return s
