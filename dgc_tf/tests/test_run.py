@@ -132,9 +132,10 @@ def _umask() -> int:
 
 
 def test_kill_and_resume_is_bit_exact(reference, tmp_path, data_root):
-    """SIGKILL right after the first checkpoint; the re-run is stopped by SIGTERM inside epoch 1 (it checkpoints
-    at that step and prints the resume hint); the third call finishes. Its predictions equal the uninterrupted
-    run's bit for bit, and its metrics."""
+    """SIGKILL right after the first checkpoint; the re-run is stopped by SIGTERM as soon as it has resumed (it
+    checkpoints at the next step boundary, usually inside epoch 1, and prints the resume hint); the third call
+    finishes. Its predictions equal the uninterrupted run's bit for bit, and its metrics. Where the stop lands
+    depends on the machine's speed, so the checkpoint is checked for consistency, not for one position."""
     out = tmp_path / "runs"
     args = (*COMMON, "--out", str(out), "--data-root", str(data_root))
 
@@ -148,17 +149,20 @@ def test_kill_and_resume_is_bit_exact(reference, tmp_path, data_root):
     log2 = tmp_path / "2.log"
     proc = start_py(log2, *args)
     wait_for(lambda: "resumed from dgc-0 (0 epochs done)" in log2.read_text(), proc, "the resume")
-    proc.send_signal(signal.SIGTERM)  # during the first training step of epoch 1
+    proc.send_signal(signal.SIGTERM)  # usually during the first training steps of epoch 1
     assert proc.wait(600) == 130, log2.read_text()[-3000:]
     text = log2.read_text()
     assert "re-run the same command to resume" in text and "Traceback" not in text, text[-3000:]
     state = state_of(run)
-    assert state["epochs_done"] == 0 and 1 <= state["step"] <= 2 and state["checkpoint"] == f"dgc-0-{state['step']}"
+    done, step = state["epochs_done"], state["step"]
+    name = f"dgc-{done}" + (f"-{step}" if step else "")
+    assert done in (0, 1) and 0 <= step <= 2 and state["checkpoint"] == name, state
     assert not (run / "result.json").exists()
 
     p = run_py(*args)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert f"resumed from dgc-0-{state['step']} (0 epochs done, {state['step']} steps of epoch 1)" in p.stdout
+    at = f", {step} steps of epoch {done + 1}" if step else ""
+    assert f"resumed from {name} ({done} epochs done{at})" in p.stdout
 
     with np.load(reference / "predictions.npz") as a, np.load(run / "predictions.npz") as b:
         assert sorted(a.files) == sorted(b.files)
