@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from shared_data import records
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 # How long run.py gets to write its checkpoint after SIGTERM (the Slurm signal comes 90 s before the kill).
@@ -72,13 +73,7 @@ def alive(pid: int | None, start: str | None) -> bool:
     if Path("/proc/self/stat").exists():
         now = process_start(pid)
         return now is not None and (start is None or now == start)
-    try:  # no /proc (not Linux): ask the kernel whether the pid exists
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return records.pid_alive(pid)  # no /proc (not Linux): ask the kernel whether the pid exists
 
 
 def tail(path: str | os.PathLike, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:

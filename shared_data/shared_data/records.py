@@ -69,7 +69,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one the caller may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +87,7 @@ def remove_orphans(folder: str | os.PathLike, pattern: str = ".*.tmp") -> list[P
     for p in Path(folder).glob(pattern):
         parts = p.name.split(".")
         pid = next((int(x) for x in parts[2:] if x.isdigit()), None)
-        if pid is None or pid == os.getpid() or _pid_alive(pid):
+        if pid is None or pid == os.getpid() or pid_alive(pid):
             continue
         if p.is_dir():
             import shutil
