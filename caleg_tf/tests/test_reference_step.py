@@ -1,17 +1,17 @@
 """An independent NumPy reference of one CaLeG phase-2 iteration (encoder, decoder and critic executions, the
 gradient penalty included) and of the classifier on generated codes.
 
-The reference (``npgrad``, float64) is written from the original's code, anonymous184/CaLeG at 096caad, not from
-this port: every constant below is the original's value, with its file and line. The port's own graph
-(``CaLeGGraph``, driven by ``CaLeGGraph.phase2_step``, which is what the trainer runs) is built at tiny sizes, its
-variables and Adam state are set to the same values, one iteration is run with the same batch, generated labels
-and random draws (fed in place of the graph's own, ``ops.RANDOM_DRAWS``), and the losses and every updated
-weight must agree to float32 precision.
+The reference (``shared_data.testing.npgrad``, float64) is written from the original's code, anonymous184/CaLeG at
+096caad, not from this port: every constant below is the original's value, with its file and line. The port's own
+graph (``CaLeGGraph``, driven by ``CaLeGGraph.phase2_step``, which is what the trainer runs) is built at tiny sizes,
+its variables and Adam state are set to the same values, one iteration is run with the same batch, generated labels
+and random draws (fed in place of the graph's own, ``ops.RANDOM_DRAWS``), and the losses and every updated weight
+must agree to float32 precision.
 """
 import numpy as np
 import pytest
+from shared_data.testing import npgrad as ng
 
-import npgrad as ng
 from caleg import gaussians, ops
 from caleg.graph import CaLeGGraph
 from caleg.tfcompat import tf
@@ -54,7 +54,7 @@ def batch_norm(h, p, scope, stats):
 def conv_stack(p, scope, x, stats):
     h = x
     for i in range(E_LAYERS):  # the critic uses the encoder's e_num_filters / e_num_layers (models.py L33, L39-51)
-        h = ng.conv2d(h, p[f"{scope}/h{i}_conv/filter"], STRIDE) + p[f"{scope}/h{i}_conv/b"]
+        h = ng.conv2d(h, p[f"{scope}/h{i}_conv/filter"], STRIDE, "SAME", "NHWC") + p[f"{scope}/h{i}_conv/b"]
         h = ng.relu(batch_norm(h, p, f"{scope}/h{i}_bn", stats))
     h = ng.reshape(h, (h.shape[0], -1))
     return h @ p[f"{scope}/hfinal_lin/W"] + p[f"{scope}/hfinal_lin/b"]
@@ -70,10 +70,11 @@ def decoder(p, z, stats):
     h = ng.relu(ng.reshape(z @ p["generator/h0_lin/W"] + p["generator/h0_lin/b"], (z.shape[0], h0, h0, G_FILTERS)))
     for i in range(1, G_LAYERS):
         size = h0 * 2 ** i
-        h = ng.conv2d_transpose(h, p[f"generator/h{i}_deconv/filter"], size, size, STRIDE) \
-            + p[f"generator/h{i}_deconv/b"]
+        h = ng.conv2d_transpose(h, p[f"generator/h{i}_deconv/filter"], STRIDE, "SAME", (size, size),
+                                "NHWC") + p[f"generator/h{i}_deconv/b"]
         h = ng.relu(batch_norm(h, p, f"generator/h{i}_bn", stats))
-    h = ng.conv2d_transpose(h, p["generator/hfinal_deconv/filter"], H, W, 1) + p["generator/hfinal_deconv/b"]
+    h = ng.conv2d_transpose(h, p["generator/hfinal_deconv/filter"], 1, "SAME", (H, W), "NHWC") \
+        + p["generator/hfinal_deconv/b"]
     return ng.sigmoid(h), logits
 
 
@@ -110,7 +111,7 @@ def adam(p, state, names, grads, lr):
         m = BETA1 * state["m"][name] + (1.0 - BETA1) * g.v
         v = BETA2 * state["v"][name] + (1.0 - BETA2) * g.v ** 2
         state["m"][name], state["v"][name] = m, v
-        p[name] = ng.T(p[name].v - lr_t * m / (np.sqrt(v) + ADAM_EPS))
+        p[name] = ng.V(p[name].v - lr_t * m / (np.sqrt(v) + ADAM_EPS))
     state["b1"], state["b2"] = state["b1"] * BETA1, state["b2"] * BETA2
 
 
@@ -227,7 +228,7 @@ def step():
             shape = v.shape.as_list()
             val = rng.uniform(0.5, 1.5, shape) if name.endswith(("gamma", "moving_variance")) \
                 else rng.normal(0, 0.3, shape)
-            p[name] = ng.T(val.astype(np.float32).astype(np.float64))
+            p[name] = ng.V(val.astype(np.float32).astype(np.float64))
         # the class Gaussians of the last refit: means and sampling factors F (z = mu + eps F)
         means = rng.normal(size=(NCLS, ZDIM)).astype(np.float32)
         factors = (rng.normal(size=(NCLS, ZDIM, ZDIM)) * 0.5).astype(np.float32)
@@ -343,7 +344,7 @@ def test_classifier_on_generated_codes_and_evaluation_graph(step):
     moving averages, input noise added as in the original's evaluation) on the decoded generated images, against
     NumPy; the latent classifier is one linear layer z -> classes inside `generator` (models.py L21-25)."""
     g, sess, got = step["g"], step["sess"], step["got"]
-    p = {k: ng.T(v.astype(np.float64)) for k, v in got.items()}
+    p = {k: ng.V(v.astype(np.float64)) for k, v in got.items()}
     z_gen = step["out"]["z_gen"]
     with g.graph.as_default():
         from caleg import nets
@@ -362,7 +363,7 @@ def test_classifier_on_generated_codes_and_evaluation_graph(step):
     h = ng.const(x_eval.astype(np.float32).astype(np.float64) / 255.0 + NOISE_STD * noise.astype(np.float64))
     for i in range(E_LAYERS):
         s = f"encoder/h{i}_bn"
-        h = ng.conv2d(h, p[f"encoder/h{i}_conv/filter"], STRIDE) + p[f"encoder/h{i}_conv/b"]
+        h = ng.conv2d(h, p[f"encoder/h{i}_conv/filter"], STRIDE, "SAME", "NHWC") + p[f"encoder/h{i}_conv/b"]
         h = ng.relu((h - p[s + "/moving_mean"].v) / np.sqrt(p[s + "/moving_variance"].v + BN_EPS) * p[s + "/gamma"]
                     + p[s + "/beta"])
     z = ng.reshape(h, (h.shape[0], -1)) @ p["encoder/hfinal_lin/W"] + p["encoder/hfinal_lin/b"]

@@ -3,15 +3,15 @@
 
 The reference is written from the original (opensuh/DFG@fa1218f ``train.py``, ``model.py``, ``utils.py``), not
 from this port; every constant is the original's value with its file and line, so a changed default fails here.
-One iteration (``train.py`` L956-977): (1) five WGAN-GP critic updates, one per queued real batch; (2) G against
-D; (3) G through C_t on [G(z, y); E_t(x0)]; (4) E_t and C_t on x0 with DELTA's regularisers, CE counted twice;
-(5) at every 5th step, C_t on real, generated and merged features; (6) at every 2,000th step, when step 4's
-e_loss is below 0.05, a new generator mask from filter ablation. LeNet-5's shapes (E 6x14x14, C 16 ch, 1024,
-128), K = 3 classes, batch 4, 8 noise units; fixed weights, fixed Adam moments (so the updates depend on the
-gradients' magnitudes), fixed channel weights and attention. The port draws its noise, the interpolation
-weights and the ablation loader's permutation from one torch generator: the test records those draws and feeds
-them to the reference, which maps them as the original does (z = U(-1, 1), labels uniform over K). Gradients
-come from ``npgrad`` (a small NumPy autodiff); the port runs in float64.
+One iteration (``train.py`` L956-977): (1) five WGAN-GP critic updates, one per queued real batch; (2) G against D;
+(3) G through C_t on [G(z, y); E_t(x0)]; (4) E_t and C_t on x0 with DELTA's regularisers, CE counted twice; (5) at
+every 5th step, C_t on real, generated and merged features; (6) at every 2,000th step, when step 4's e_loss is below
+0.05, a new generator mask from filter ablation. LeNet-5's shapes (E 6x14x14, C 16 ch, 1024, 128), K = 3 classes,
+batch 4, 8 noise units; fixed weights, fixed Adam moments (so the updates depend on the gradients' magnitudes),
+fixed channel weights and attention. The port draws its noise, the interpolation weights and the ablation loader's
+permutation from one torch generator: the test records those draws and feeds them to the reference, which maps them
+as the original does (z = U(-1, 1), labels uniform over K). Gradients come from ``shared_data.testing.npgrad`` (a
+small NumPy autodiff); the port runs in float64.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import types
 import numpy as np
 import pytest
 import torch
+from shared_data.testing import npgrad as ng
 
-import npgrad as ng
 import run as dfg_run
 from dfg import train as T
 from dfg.train import Run, atomic_torch_save
@@ -82,9 +82,9 @@ def generator(p, stats, zin, att):
     BN LReLU(True) -> ConvT(12, 6, 4) Tanh BN, times the mask row (einsum 'aijk, ai -> aijk', L80)."""
     x = _bn(ng.linear(zin, p["dense.0.weight"], p["dense.0.bias"]), p, stats, "dense.1", (0,))
     x = ng.reshape(x, (x.shape[0], 128, 4, 4))
-    x = ng.leaky_relu(_bn(ng.conv_transpose2d(x, p["model.0.weight"], 2, 0), p, stats, "model.1", (0, 2, 3)), SLOPE)
-    x = ng.leaky_relu(_bn(ng.conv_transpose2d(x, p["model.3.weight"], 1, 0), p, stats, "model.4", (0, 2, 3)), SLOPE)
-    x = _bn(ng.tanh(ng.conv_transpose2d(x, p["model.6.weight"], 1, 0)), p, stats, "model.8", (0, 2, 3))
+    x = ng.leaky_relu(_bn(ng.conv2d_transpose(x, p["model.0.weight"], 2, 0), p, stats, "model.1", (0, 2, 3)), SLOPE)
+    x = ng.leaky_relu(_bn(ng.conv2d_transpose(x, p["model.3.weight"], 1, 0), p, stats, "model.4", (0, 2, 3)), SLOPE)
+    x = _bn(ng.tanh(ng.conv2d_transpose(x, p["model.6.weight"], 1, 0)), p, stats, "model.8", (0, 2, 3))
     return x * ng.V(att[:, :, None, None])
 
 
@@ -106,22 +106,23 @@ def fm_distance(t, s, w):
     """extractor_att_fea_map / reg_att_fea_map (L490-513): 0.5 sum_b sum_c C w_c ||t - s||^2 / (H W)."""
     b, c, h, wd = s.shape
     d = t - ng.const(s)
-    sq = ng.vsum(ng.reshape(d * d, (b, c, h * wd)), 2)
-    return ng.vsum(sq * ng.V(c * w / (h * wd))) * 0.5
+    sq = ng.sum_(ng.reshape(d * d, (b, c, h * wd)), 2)
+    return ng.sum_(sq * ng.V(c * w / (h * wd))) * 0.5
 
 
 def fc_decay(p):
     """reg_classifier (L515-520): 0.5 ||param||^2 for the parameters named classifier.4.*."""
-    return (ng.vsum(p["classifier.4.weight"] * p["classifier.4.weight"]) +
-            ng.vsum(p["classifier.4.bias"] * p["classifier.4.bias"])) * 0.5
+    return (ng.sum_(p["classifier.4.weight"] * p["classifier.4.weight"]) +
+            ng.sum_(p["classifier.4.bias"] * p["classifier.4.bias"])) * 0.5
 
 
 def adam(params, grads, state):
-    """torch.optim.Adam's update for the parameters in ``grads`` (the BatchNorm buffers pass through)."""
+    """torch.optim.Adam's update for the parameters in ``grads`` (``npgrad`` values; the BatchNorm buffers pass
+    through)."""
     b1, b2 = BETAS
     out = dict(params)
     for k, g in grads.items():
-        p = params[k]
+        g, p = g.v, params[k]
         m, v, t = state[k]
         t += 1
         m = b1 * m + (1 - b1) * g
@@ -161,7 +162,7 @@ def reference_iteration(step, W, stats, states, chan, X, Y, queue, draws):
         alpha = alphas.pop(0)
         x_hat = ng.V(alpha * real + (1 - alpha) * fake)
         P = vs(D)
-        u = ng.grad(ng.vsum(critic(P, x_hat)), [x_hat])[0].reshape(B, -1) + GP_SHIFT  # L531-539
+        u = ng.grad(ng.sum_(critic(P, x_hat)), [x_hat])[0].v.reshape(B, -1) + GP_SHIFT  # L531-539
         norm = np.sqrt((u ** 2).sum(1))
         gp = ((norm - 1) ** 2).mean()
         d_fake, d_real = critic(P, ng.V(fake)), critic(P, ng.V(real))
@@ -171,7 +172,7 @@ def reference_iteration(step, W, stats, states, chan, X, Y, queue, draws):
         # v_i = dGP_i/du_i = 2 (|u_i| − 1) u_i / |u_i| held fixed (double backward for a linear critic).
         v = (2 * (norm - 1) / norm)[:, None] * u / B
         zero = np.zeros((1, *real.shape[1:]))
-        lin = ng.vsum(critic(P, ng.V(v.reshape(real.shape)))) - critic(P, ng.V(zero))[0, 0] * B
+        lin = ng.sum_(critic(P, ng.V(v.reshape(real.shape)))) - critic(P, ng.V(zero))[0, 0] * B
         total = loss + lin * LAMBDA_GP
         grads = dict(zip(P, ng.grad(total, list(P.values()))))
         D = adam(D, grads, states["d"])
@@ -427,22 +428,10 @@ def test_reference_iteration_without_the_periodic_parts(tmp_path, monkeypatch):
     assert tr.state["attention_updates"] == []
 
 
-def test_npgrad_conv_transpose_and_critic_penalty_against_finite_differences():
-    """The reference's own derivatives: a transposed convolution's weight gradient, and the critic's
-    penalty gradient through the linearity identity, against central differences of the exact penalty."""
+def test_critic_penalty_gradient_against_finite_differences():
+    """The reference's penalty gradient through the linearity identity (step 1 above), against central differences
+    of the exact penalty and against its double backward."""
     rs = np.random.RandomState(4)
-    x = rs.normal(size=(2, 3, 4, 4))
-    w = ng.V(rs.normal(size=(3, 2, 3, 3)))
-    t = rs.normal(size=(2, 2, 9, 9))
-    f = lambda: ng.vsum(ng.conv_transpose2d(ng.V(x), w, 2, 0) * ng.V(t))
-    g = ng.grad(f(), [w])[0]
-    for idx in [(0, 1, 2, 0), (2, 0, 1, 1)]:
-        w.v[idx] += 1e-6
-        up = f().v
-        w.v[idx] -= 2e-6
-        down = f().v
-        w.v[idx] += 1e-6
-        assert g[idx] == pytest.approx((up - down) / 2e-6, rel=1e-6)
     d = _normal_weights({"conv.0.weight": (32, C_E, 5, 5), "conv.2.weight": (64, 32, 5, 5),
                          "conv.4.weight": (128, 64, 5, 5), "dense.weight": (1, 512), "dense.bias": (1,)}, rs)
 
@@ -450,18 +439,25 @@ def test_npgrad_conv_transpose_and_critic_penalty_against_finite_differences():
 
     def gp(dd):
         xh = ng.V(x_hat)
-        u = ng.grad(ng.vsum(critic(vs(dd), xh)), [xh])[0].reshape(2, -1) + GP_SHIFT
+        u = ng.grad(ng.sum_(critic(vs(dd), xh)), [xh])[0].v.reshape(2, -1) + GP_SHIFT
         return ((np.sqrt((u ** 2).sum(1)) - 1) ** 2).mean(), u
     _, u = gp(d)
     norm = np.sqrt((u ** 2).sum(1))
     v = (2 * (norm - 1) / norm)[:, None] * u / 2
     P = vs(d)
-    lin = ng.vsum(critic(P, ng.V(v.reshape(2, C_E, 14, 14)))) - critic(P, ng.V(np.zeros((1, C_E, 14, 14))))[0, 0] * 2
+    lin = ng.sum_(critic(P, ng.V(v.reshape(2, C_E, 14, 14)))) - critic(P, ng.V(np.zeros((1, C_E, 14, 14))))[0, 0] * 2
     g = ng.grad(lin, [P["conv.2.weight"], P["dense.weight"]])
+    xh = ng.V(x_hat)
+    du, = ng.grad(ng.sum_(critic(P, xh)), [xh], create_graph=True)
+    u2 = ng.reshape(du, (2, -1)) + GP_SHIFT
+    exact = ng.grad(ng.mean(ng.square(ng.sqrt(ng.sum_(ng.square(u2), axis=1)) - 1.0)),
+                    [P["conv.2.weight"], P["dense.weight"]])
+    for a, b in zip(g, exact):
+        np.testing.assert_allclose(a.v, b.v, rtol=1e-7, atol=1e-12 * np.abs(b.v).max())
     for gr, key, idx in ((g[0], "conv.2.weight", (3, 5, 2, 1)), (g[1], "dense.weight", (0, 17))):
         d[key][idx] += 1e-6
         up = gp(d)[0]
         d[key][idx] -= 2e-6
         down = gp(d)[0]
         d[key][idx] += 1e-6
-        assert gr[idx] == pytest.approx((up - down) / 2e-6, rel=1e-4, abs=1e-9), key
+        assert gr.v[idx] == pytest.approx((up - down) / 2e-6, rel=1e-4, abs=1e-9), key

@@ -1,17 +1,17 @@
 """An independent NumPy reference of one DGC training iteration and of the Bayes-rule prediction.
 
-The reference (``npgrad``, float64) is written from the original's code, lvyilin/DGC at 6486aa3, not from this
-port: every constant below is the original's value, with its file and line. The port's own graph (``DGCGraph``,
-driven by ``DGCGraph.train_step``, which is what the trainer runs) is built at tiny sizes, its variables and
-Adam state are set to the same values, one iteration is run with the same batch, prior sample and noise, and
-the losses, every updated weight, the batch-norm moving averages and the Adam state must agree to float32
-precision. Changing a constant of the port's config, a loss, the order of the steps or an optimiser's variable
-list makes these tests fail.
+The reference (``shared_data.testing.npgrad``, float64) is written from the original's code, lvyilin/DGC at 6486aa3,
+not from this port: every constant below is the original's value, with its file and line. The port's own graph
+(``DGCGraph``, driven by ``DGCGraph.train_step``, which is what the trainer runs) is built at tiny sizes, its
+variables and Adam state are set to the same values, one iteration is run with the same batch, prior sample and
+noise, and the losses, every updated weight, the batch-norm moving averages and the Adam state must agree to float32
+precision. Changing a constant of the port's config, a loss, the order of the steps or an optimiser's variable list
+makes these tests fail.
 """
 import numpy as np
 import pytest
+from shared_data.testing import npgrad as ng
 
-import npgrad as ng
 from dgc import config, model
 from dgc.tfcompat import tf
 
@@ -59,7 +59,7 @@ def batch_norm(h, p, scope, training, stats):
 def encoder_features(p, x, training, stats):
     h = x
     for i in range(E_LAYERS):
-        h = ng.conv2d(h, p[f"encoder/h{i}_conv/filter"], STRIDE) + p[f"encoder/h{i}_conv/b"]
+        h = ng.conv2d(h, p[f"encoder/h{i}_conv/filter"], STRIDE, "SAME", "NHWC") + p[f"encoder/h{i}_conv/b"]
         h = ng.relu(batch_norm(h, p, f"encoder/h{i}_bn", training, stats))
     return ng.reshape(h, (h.shape[0], -1))
 
@@ -76,10 +76,11 @@ def decoder(p, z, training, stats):
     h = ng.relu(ng.reshape(z @ p["generator/h0_lin/W"] + p["generator/h0_lin/b"], (z.shape[0], h0, h0, G_FILTERS)))
     for i in range(1, G_LAYERS):
         size = h0 * 2 ** i
-        h = ng.conv2d_transpose(h, p[f"generator/h{i}_deconv/filter"], size, size, STRIDE) \
-            + p[f"generator/h{i}_deconv/b"]
+        h = ng.conv2d_transpose(h, p[f"generator/h{i}_deconv/filter"], STRIDE, "SAME", (size, size),
+                                "NHWC") + p[f"generator/h{i}_deconv/b"]
         h = ng.relu(batch_norm(h, p, f"generator/h{i}_bn", training, stats))
-    h = ng.conv2d_transpose(h, p["generator/out_deconv/filter"], H, W, 1) + p["generator/out_deconv/b"]
+    h = ng.conv2d_transpose(h, p["generator/out_deconv/filter"], 1, "SAME", (H, W), "NHWC") \
+        + p["generator/out_deconv/b"]
     return ng.sigmoid(h)
 
 
@@ -127,7 +128,7 @@ def adam(p, slots, names, grads, lr):
         m = BETA1 * slots["m"][name] + (1.0 - BETA1) * g.v
         v = BETA2 * slots["v"][name] + (1.0 - BETA2) * g.v ** 2
         slots["m"][name], slots["v"][name] = m, v
-        p[name] = ng.T(p[name].v - lr_t * m / (np.sqrt(v) + ADAM_EPS))
+        p[name] = ng.V(p[name].v - lr_t * m / (np.sqrt(v) + ADAM_EPS))
     slots["beta1_power"], slots["beta2_power"] = b1p * BETA1, b2p * BETA2
 
 
@@ -135,7 +136,7 @@ def update_moving(p, stats):
     for scope, (mean, var) in stats.items():
         for key, val in (("moving_mean", mean), ("moving_variance", var)):
             old = p[f"{scope}/{key}"].v
-            p[f"{scope}/{key}"] = ng.T(old - (1.0 - BN_DECAY) * (old - val))
+            p[f"{scope}/{key}"] = ng.V(old - (1.0 - BN_DECAY) * (old - val))
 
 
 def copy_rows(y_batch):
@@ -195,7 +196,7 @@ def random_weights(g, rng):
             val = rng.normal(0, 0.3, shape)
         else:
             val = rng.normal(0, 0.3, shape)
-        p[name] = ng.T(val.astype(np.float32).astype(np.float64))
+        p[name] = ng.V(val.astype(np.float32).astype(np.float64))
     return p
 
 
@@ -359,7 +360,7 @@ def reference_scores(p, x, eps, prior, group):
 
 def test_prediction_graph_against_direct_evaluation(step):
     g, sess = step["g"], step["sess"]
-    p = {k: ng.T(v.astype(np.float64)) for k, v in step["got"].items()}  # the session's weights after the step
+    p = {k: ng.V(v.astype(np.float64)) for k, v in step["got"].items()}  # the session's weights after the step
     rng = np.random.RandomState(1)
     group, S, n = 3, 2, 6  # two test batches of 3 images; S = 2 codes per class
     x = rng.rand(n, H, W, 1)

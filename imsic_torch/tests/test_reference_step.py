@@ -1,22 +1,22 @@
 """One GAN iteration of the released code, recomputed in plain NumPy and compared with the port's real step.
 
-The reference below is written from the original (fudonglin/IMSIC@649abbd, ``source/``), not from this port:
-every constant is the original's value with its file and line, so a changed default in the port fails here.
-It runs the three updates of ``experiment.py`` L55-93 (G step, D step, info step over G's and D's parameters
-with the structure loss of ``utils.py`` L121-139) on narrow nets (a few channels, 16x16 images, batch 6), from
-fixed weights, fixed BatchNorm statistics, a fixed real batch and fixed Adam moments (so that the updates
-depend on the gradients' magnitudes, not only on their signs), with gradients from ``npgrad`` (a small
-NumPy autodiff). The noise is re-drawn from ``RandomState(seed)`` in the original's order (``experiment.py``
-L57-60, L79-83); the Dropout2d masks, drawn from torch's generator, are recorded from the port's forward and
-injected. The port runs ``GANTrainer.step`` (what ``train_epoch`` calls) in float64 on the same inputs.
+The reference below is written from the original (fudonglin/IMSIC@649abbd, ``source/``), not from this port: every
+constant is the original's value with its file and line, so a changed default in the port fails here. It runs the
+three updates of ``experiment.py`` L55-93 (G step, D step, info step over G's and D's parameters with the structure
+loss of ``utils.py`` L121-139) on narrow nets (a few channels, 16x16 images, batch 6), from fixed weights, fixed
+BatchNorm statistics, a fixed real batch and fixed Adam moments (so that the updates depend on the gradients'
+magnitudes, not only on their signs), with gradients from ``shared_data.testing.npgrad`` (a small NumPy autodiff).
+The noise is re-drawn from ``RandomState(seed)`` in the original's order (``experiment.py`` L57-60, L79-83); the
+Dropout2d masks, drawn from torch's generator, are recorded from the port's forward and injected. The port runs
+``GANTrainer.step`` (what ``train_epoch`` calls) in float64 on the same inputs.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from shared_data.testing import npgrad as ng
 
-import npgrad as ng
 import run as imsic_run
 from imsic.gan import GANTrainer
 
@@ -106,12 +106,13 @@ def structure_loss(code, pred):
 
 
 def adam(params, grads, state):
-    """torch.optim.Adam's update (bias-corrected moments, eps added to the corrected root); a parameter the loss
-    does not reach gets a zero gradient, as the original's ``zero_grad()`` (PyTorch 1.7) left it."""
+    """torch.optim.Adam's update (bias-corrected moments, eps added to the corrected root) with the gradients
+    (``npgrad`` values); a parameter the loss does not reach gets a zero gradient, as the original's
+    ``zero_grad()`` (PyTorch 1.7) left it."""
     b1, b2 = BETAS
     out = {}
     for k, p in params.items():
-        g = grads[k]
+        g = grads[k].v
         m, v, t = state[k]
         t += 1
         m = b1 * m + (1 - b1) * g
@@ -289,37 +290,3 @@ def test_reference_step_hinge_open():
     lat = dict(t.d.named_parameters())["latent_layer.0.weight"].detach().numpy()
     assert np.abs(lat - d[0]["latent_layer.0.weight"]).max() > 1e-5
 
-
-def test_npgrad_against_finite_differences():
-    """The reference's own autodiff on the reference networks: central differences on a few weights."""
-    rs = np.random.RandomState(5)
-    t = _trainer()
-    dw = _fixed_weights({k: tuple(v.shape) for k, v in t.d.state_dict().items()
-                         if not k.endswith("num_batches_tracked")}, rs, np.array([0, 0, 0, 6.0]))
-    gw = _fixed_weights({k: tuple(v.shape) for k, v in t.g.state_dict().items()
-                         if not k.endswith("num_batches_tracked")}, rs)
-    stats0 = {k: (dw.get(k + ".running_mean", gw.get(k + ".running_mean")),
-                  dw.get(k + ".running_var", gw.get(k + ".running_var")), 0) for k in {**G_BN, **D_BN}}
-    z, c = rs.normal(size=(B, LATENT)), rs.uniform(-1, 1, (B, CODE))
-    y = rs.randint(0, NCLS, B)
-    masks = [(rs.uniform(size=(B, w)) > DROP_P).astype(float) for w in DW]
-
-    def loss(gd, dd):
-        st = dict(stats0)
-        _, probs, code = discriminator(dd, st, generator(gd, st, z, np.eye(NCLS)[y], c), masks)
-        s = structure_loss(c, code)
-        return ng.cross_entropy(probs, y) + s * LAMBDA_CON
-
-    G = {k: ng.V(v) for k, v in gw.items() if "running" not in k}
-    D = {k: ng.V(v) for k, v in dw.items() if "running" not in k}
-    grads = ng.grad(loss(G, D), [G["conv_blocks.2.weight"], D["conv_blocks.7.weight"], D["latent_layer.0.weight"]])
-    for (net, key), gr in zip(((G, "conv_blocks.2.weight"), (D, "conv_blocks.7.weight"),
-                               (D, "latent_layer.0.weight")), grads):
-        for idx in [tuple(rs.randint(0, n) for n in net[key].shape) for _ in range(3)]:
-            h = 1e-6
-            net[key].v[idx] += h
-            up = loss(G, D).v
-            net[key].v[idx] -= 2 * h
-            down = loss(G, D).v
-            net[key].v[idx] += h
-            assert gr[idx] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9), (key, idx)
