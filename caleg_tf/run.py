@@ -77,15 +77,7 @@ def parse_args(argv=None):
 def seed_list(args):
     if args.seeds is None:
         return [(args.split_seed, args.seed)]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
-    if not seeds:
-        raise ValueError("--seeds is empty")
-    if min(seeds) < 0:
-        raise ValueError(f"--seeds takes non-negative integers, got {args.seeds!r}")
-    return [(s, s) for s in seeds]
+    return [(s, s) for s in cli.seed_list(args.seeds, "--seeds")]
 
 
 def build_config(args) -> dict:

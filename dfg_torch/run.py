@@ -92,13 +92,7 @@ def build_config(args) -> dict:
 def split_seed_list(args) -> list[int]:
     if args.split_seeds is None:
         return [args.split_seed]
-    try:
-        seeds = [int(v) for v in args.split_seeds.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"--split-seeds takes comma-separated integers, got {args.split_seeds!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise ValueError(f"--split-seeds needs non-negative integers, got {args.split_seeds!r}")
-    return seeds
+    return cli.seed_list(args.split_seeds, "--split-seeds")
 
 
 def main(argv=None) -> int:

@@ -50,6 +50,20 @@ def _seed(value: str) -> int:
     return seed
 
 
+def seed_list(text: str, flag: str = "--seeds") -> list[int]:
+    """The seeds of a comma-separated flag value (``"1,2,3"``), each a non-negative integer; ValueError naming the
+    flag otherwise (run.py turns it into a one-line error)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise ValueError(f"{flag} is empty")
+    if min(seeds) < 0:
+        raise ValueError(f"{flag} takes non-negative integers, got {text!r}")
+    return seeds
+
+
 def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_dataset: str | None = None,
                     default_protocol: str = "dgc", default_split_seed: int = 0, default_seed: int = 0,
                     default_budget: str = "full", protocols_allowed=protocols.PROTOCOLS) -> argparse.ArgumentParser:

@@ -50,3 +50,15 @@ def test_bad_input_exits_nonzero_with_one_line(case, tmp_path, mirror):
     lines = [line for line in p.stderr.strip().splitlines() if line.startswith("error") or "error:" in line]
     assert len(lines) == 1 and expect in lines[0], p.stderr
     assert not (root / "splits").exists() or not any((root / "splits").iterdir())
+
+
+def test_seed_list_parses_comma_separated_seeds_and_names_the_flag_on_bad_input():
+    from shared_data.cli import seed_list
+
+    assert seed_list("3,1, 2,") == [3, 1, 2]
+    for text, message in (("1,x", "--split-seeds takes comma-separated integers, got '1,x'"),
+                          (" , ", "--split-seeds is empty"),
+                          ("1,-2", "--split-seeds takes non-negative integers, got '1,-2'")):
+        with pytest.raises(ValueError) as err:
+            seed_list(text, "--split-seeds")
+        assert str(err.value) == message
