@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from shared_data.testing import references
 
 from caleg import gaussians
 from caleg.graph import CaLeGGraph
@@ -24,16 +25,10 @@ SESSION_CONFIG = dict(intra_op_parallelism_threads=1, inter_op_parallelism_threa
 
 
 def subset(tmp_path_factory):
-    from shared_data import readers
-
     if not os.environ.get("SHARED_DATA_MIRROR"):
         pytest.skip("needs the MNIST files (SHARED_DATA_MIRROR)")
-    d = readers.load_dataset("mnist", data_root=tmp_path_factory.mktemp("data"), quiet=True)
-    rng = np.random.RandomState(0)
-    tr = np.concatenate([rng.permutation(np.flatnonzero(d.y_train == c))[:n] for c, n in zip(CLASSES, COUNTS)])
-    tr = rng.permutation(tr)
-    te = np.concatenate([np.flatnonzero(d.y_test == c)[:100] for c in CLASSES])
-    return d.x_train[tr], d.y_train[tr].astype(np.int32), d.x_test[te], d.y_test[te]
+    x, y, xt, yt = references.class_subset("mnist", tmp_path_factory.mktemp("data"), CLASSES, COUNTS, 100)
+    return x, y.astype(np.int32), xt, yt
 
 
 def acsa(pred, y):
@@ -84,7 +79,8 @@ def test_caleg_learns_a_small_imbalanced_split(tmp_path_factory):
 
 # Recorded on the 2-core AMD EPYC CPU (initial-weight seed 2, one thread per pool): ACSA 0.893 after the warm-up,
 # 0.907 after phase 2, the critic's class head 0.677, all generated codes accepted at the end (37 s with the
-# imports). Chance is 0.33.
+# imports), with this file run alone; 0.913, 0.950 and 0.660 when the whole suite runs first in the same process
+# (same initial weights and draws; the float sums differ). Chance is 0.33.
 WARMUP_BAND = (0.75, 1.0)
 ACSA_BAND = (0.80, 1.0)
 CRITIC_MIN = 0.5

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from shared_data.testing import references
 
 from dgc import config, model, oversample
 from dgc.tfcompat import tf
@@ -15,17 +16,10 @@ STEPS, BATCH = 240, 50
 
 
 def subset(tmp_path_factory):
-    from shared_data import readers
-
     if not os.environ.get("SHARED_DATA_MIRROR"):
         pytest.skip("needs the MNIST files (SHARED_DATA_MIRROR)")
-    d = readers.load_dataset("mnist", data_root=tmp_path_factory.mktemp("data"), quiet=True)
-    rng = np.random.RandomState(0)
-    tr = np.concatenate([rng.permutation(np.flatnonzero(d.y_train == c))[:n] for c, n in zip(CLASSES, COUNTS)])
-    tr = rng.permutation(tr)
-    te = np.concatenate([np.flatnonzero(d.y_test == c)[:100] for c in CLASSES])
-    return (d.x_train[tr].astype(np.float32) / 255, d.y_train[tr], d.x_test[te].astype(np.float32) / 255,
-            d.y_test[te])
+    x, y, xt, yt = references.class_subset("mnist", tmp_path_factory.mktemp("data"), CLASSES, COUNTS, 100)
+    return x.astype(np.float32) / 255, y, xt.astype(np.float32) / 255, yt
 
 
 @pytest.mark.learning

@@ -10,7 +10,7 @@ makes these tests fail.
 """
 import numpy as np
 import pytest
-from shared_data.testing import npgrad as ng
+from shared_data.testing import npgrad as ng, references
 
 from dgc import config, model
 from dgc.tfcompat import tf
@@ -89,19 +89,7 @@ def classifier(p, z):
 
 
 def mmd_imq(q, pz):
-    n = q.shape[0]
-    off = 1.0 - np.eye(n)
-
-    def sqdist(a, b):
-        return ng.sum_(ng.square(ng.reshape(a, (n, 1, ZDIM)) - ng.reshape(b, (1, n, ZDIM))), axis=2)
-
-    d_qq, d_pp, d_qp = sqdist(q, q), sqdist(pz, pz), sqdist(q, pz)
-    stat = ng.const(0.0)
-    for s in IMQ_SCALES:
-        c = 2.0 * ZDIM * s
-        stat = stat + ng.sum_((c / (d_qq + c) + c / (d_pp + c)) * off) / (n * n - n) \
-            - ng.sum_(c / (d_qp + c)) * (2.0 / (n * n))
-    return stat
+    return references.mmd_imq(q, pz, ZDIM, IMQ_SCALES)
 
 
 def sum_ce(logits, y):
