@@ -80,7 +80,7 @@ def test_caleg_learns_a_small_imbalanced_split(tmp_path_factory):
 # Recorded on the 2-core AMD EPYC CPU (initial-weight seed 2, one thread per pool): ACSA 0.893 after the warm-up,
 # 0.907 after phase 2, the critic's class head 0.677, all generated codes accepted at the end (37 s with the
 # imports), with this file run alone; 0.913, 0.950 and 0.660 when the whole suite runs first in the same process
-# (same initial weights and draws; the float sums differ). Chance is 0.33.
+# (same initial weights and draws; presumably the kernels' float arithmetic differs). Chance is 0.33.
 WARMUP_BAND = (0.75, 1.0)
 ACSA_BAND = (0.80, 1.0)
 CRITIC_MIN = 0.5
