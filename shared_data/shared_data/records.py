@@ -157,8 +157,14 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     return out
 
 
+# What a run or a report writes into a checkout, and what cannot change a result: publishing a run (results/) or
+# regenerating the README's tables must not make the next run of the same checkout "uncommitted code".
+NOT_CODE = (":(top,exclude)results", ":(top,exclude,glob)**/*.md")
+
+
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """HEAD of the repository holding ``cwd`` (``+dirty`` when tracked files differ), or 'unknown'.
+    """HEAD of the repository holding ``cwd`` (``+dirty`` when tracked files differ, leaving out ``results/`` and
+    Markdown files: see ``NOT_CODE``), or 'unknown'.
 
     By default the working directory's repository is asked first (a ``run.py`` runs inside the checkout whose
     code it executes, which may be a clone at a fixed commit), then the one holding this package.
@@ -170,7 +176,7 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *NOT_CODE], cwd=cwd,
                                capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

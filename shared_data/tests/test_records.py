@@ -193,6 +193,16 @@ def test_git_commit_names_the_checkout_the_run_starts_in(tmp_path, monkeypatch):
     head = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     monkeypatch.chdir(repo)
     assert records.git_commit() == head
+    # a published result and a regenerated README are not code: the next run still names a clean commit
+    for name in ("results/m/run/result.json", "README.md", "m/README.md"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("a\n")
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "two"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    for name in ("results/m/run/result.json", "README.md", "m/README.md"):
+        (repo / name).write_text("b\n")
+    assert records.git_commit() == head
     (repo / "f.txt").write_text("b\n")
     assert records.git_commit() == head + "+dirty"
     monkeypatch.chdir(tmp_path)  # not a checkout: falls back to the repository holding shared_data
