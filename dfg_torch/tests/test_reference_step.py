@@ -20,7 +20,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from shared_data.testing import npgrad as ng
+from shared_data.testing import npgrad as ng, references
 
 import run as dfg_run
 from dfg import train as T
@@ -119,16 +119,9 @@ def fc_decay(p):
 def adam(params, grads, state):
     """torch.optim.Adam's update for the parameters in ``grads`` (``npgrad`` values; the BatchNorm buffers pass
     through)."""
-    b1, b2 = BETAS
     out = dict(params)
     for k, g in grads.items():
-        g, p = g.v, params[k]
-        m, v, t = state[k]
-        t += 1
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        out[k] = p - LR / (1 - b1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + ADAM_EPS)
-        state[k] = (m, v, t)
+        out[k], state[k] = references.torch_adam(params[k], g.v, state[k], LR, BETAS, ADAM_EPS)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from shared_data.testing import npgrad as ng
+from shared_data.testing import npgrad as ng, references
 
 import run as imsic_run
 from imsic.gan import GANTrainer
@@ -109,16 +109,9 @@ def adam(params, grads, state):
     """torch.optim.Adam's update (bias-corrected moments, eps added to the corrected root) with the gradients
     (``npgrad`` values); a parameter the loss does not reach gets a zero gradient, as the original's
     ``zero_grad()`` (PyTorch 1.7) left it."""
-    b1, b2 = BETAS
     out = {}
     for k, p in params.items():
-        g = grads[k].v
-        m, v, t = state[k]
-        t += 1
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        out[k] = p - LR / (1 - b1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + ADAM_EPS)
-        state[k] = (m, v, t)
+        out[k], state[k] = references.torch_adam(p, grads[k].v, state[k], LR, BETAS, ADAM_EPS)
     return out
 
 

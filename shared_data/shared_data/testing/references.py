@@ -1,6 +1,7 @@
 """Small references shared by method suites whose originals share the code: the WAE MMD penalty with the
-inverse-multiquadratics kernel (DGC and CaLeG both build on it), and the class subset their learning tests train on.
-NumPy only; the MMD is written with ``npgrad`` ops so that the reference steps can differentiate it."""
+inverse-multiquadratics kernel (DGC and CaLeG both build on it), the class subset their learning tests train on,
+and one update of ``torch.optim.Adam`` (IMSIC and DFG). NumPy only; the MMD is written with ``npgrad`` ops so that
+the reference steps can differentiate it."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,3 +40,14 @@ def class_subset(dataset: str, data_root, classes, counts, test_per_class: int, 
     tr = rng.permutation(tr)
     te = np.concatenate([np.flatnonzero(d.y_test == c)[:test_per_class] for c in classes])
     return d.x_train[tr], d.y_train[tr], d.x_test[te], d.y_test[te]
+
+
+def torch_adam(p, g, state, lr: float, betas, eps: float):
+    """One ``torch.optim.Adam`` update of parameter ``p`` (array) with gradient ``g``: bias-corrected moments, eps
+    added to the corrected root. ``state`` = (m, v, t) before the step; returns (new p, new state)."""
+    b1, b2 = betas
+    m, v, t = state
+    t += 1
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return p - lr / (1 - b1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps), (m, v, t)
