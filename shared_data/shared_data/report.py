@@ -8,6 +8,9 @@ What goes where:
    budget and test subset in view and no paper value beside them.
 3. **Variants** (runs with a fix switched on): in the method's own README, as paired differences from the
    faithful run on the same split, seed, budget, test subset and device.
+4. **The method against its other models** (a baseline, or the other models of the paper's table): in the
+   method's README, the faithful runs of the variant named like the method minus each other faithful variant,
+   paired the same way.
 
 The report knows no method by name: everything comes from ``result.json`` (``paper_method``, ``faithful``,
 ``variant``, ...) and ``paper_tables/*.csv``.
@@ -198,6 +201,14 @@ def checks_table(summary: pd.DataFrame, reproduced: set) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pairs_label(pairs: pd.DataFrame) -> str:
+    """The pairs' split seeds (``1,2,3``); where a split seed repeats (several training seeds on one split),
+    ``split:seed`` each."""
+    if pairs["split_seed"].is_unique:
+        return ",".join(str(int(s)) for s in sorted(pairs["split_seed"]))
+    return ",".join(f"{int(a)}:{int(b)}" for a, b in sorted(zip(pairs["split_seed"], pairs["seed"])))
+
+
 def paired_deltas(results: pd.DataFrame) -> pd.DataFrame:
     """Each variant with a fix minus the faithful run of its base (the name before the first ``+``), run by run
     on the same split seed and seed, dataset, protocol, budget, test subset and device."""
@@ -211,7 +222,7 @@ def paired_deltas(results: pd.DataFrame) -> pd.DataFrame:
             ref = ref[ref[col] == value]
         both = frame.merge(ref, on=PAIR_KEY, suffixes=("", "_ref"))
         row = dict(zip(cell, key), variant=variant, reference=base, pairs=len(both), runs=len(frame),
-                   seeds=",".join(str(int(s)) for s in sorted(both["split_seed"])))
+                   seeds=_pairs_label(both))
         for metric in METRIC_FIELDS:
             d = (both[metric] - both[metric + "_ref"]).to_numpy(dtype=float)
             row[metric + "_mean"] = float(np.mean(d)) if len(d) else float("nan")
@@ -238,6 +249,62 @@ def variants_section(deltas: pd.DataFrame, method: str) -> str:
                  "device (mean ± sample std over the pairs), so the split-to-split spread cancels out. "
                  "Generated from `results/**/result.json`.")
     return "\n".join(lines) + "\n"
+
+
+def against_primary(results: pd.DataFrame) -> pd.DataFrame:
+    """Each method's own model (the faithful runs whose variant is the method's name) minus each of its other
+    faithful models (a baseline, or another model of the paper's table), run by run on the same split seed and
+    seed, dataset, protocol, budget, test subset and device."""
+    rows = []
+    faithful = results[results["faithful"].astype(bool)]
+    cell = ["method", "dataset", "protocol_key", "budget", "eval_subset", "device"]
+    for key, frame in faithful.groupby(cell, dropna=False):
+        primary = frame[frame["variant"] == key[0]]
+        if primary.empty:
+            continue
+        for other, runs in frame[frame["variant"] != key[0]].groupby("variant"):
+            both = primary.merge(runs, on=PAIR_KEY, suffixes=("", "_other"))
+            if both.empty:
+                continue
+            row = dict(zip(cell, key), other=other, pairs=len(both), seeds=_pairs_label(both),
+                       higher=int((both["acsa"] > both["acsa_other"]).sum()))
+            for metric in METRIC_FIELDS:
+                ours, theirs = (both[metric].to_numpy(dtype=float), both[metric + "_other"].to_numpy(dtype=float))
+                for name, values in (("", ours), ("other_", theirs), ("delta_", ours - theirs)):
+                    row[f"{name}{metric}_mean"] = float(np.mean(values))
+                    row[f"{name}{metric}_std"] = _std(values)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def against_section(comparisons: pd.DataFrame, method: str) -> str:
+    c = comparisons[comparisons["method"] == method] if not comparisons.empty else comparisons
+    if c.empty:
+        return ""
+    header = ["vs", "dataset", "protocol", "budget", "test subset", "device", "pairs (split seeds, or split:seed)",
+              f"ACSA {method}", "ACSA vs", f"{method} higher"] + [f"Δ {t}" for _, t in REPORT_METRICS]
+    lines = [f"**{method} against the other models it was run beside** (faithful runs only):", "",
+             _md_row(header), "|" + "---|" * len(header)]
+    for _, r in c.sort_values(["dataset", "protocol_key", "budget", "device", "other"]).iterrows():
+        n = r["pairs"]
+        lines.append(_md_row([r["other"], r["dataset"], r["protocol_key"], r["budget"], _subset(r["eval_subset"]),
+                              r["device"], f"{n} ({r['seeds']})", _mean_std(r["acsa_mean"], r["acsa_std"], n),
+                              _mean_std(r["other_acsa_mean"], r["other_acsa_std"], n), f"{r['higher']} of {n}"] +
+                             [_mean_std(r[f"delta_{m}_mean"], r[f"delta_{m}_std"], n, sign="+")
+                              for m in METRIC_FIELDS]))
+    lines.append("")
+    lines.append(f"Δ = {method} − the other model, pair by pair on the same split seed, seed, budget, test subset and "
+                 f"device (mean ± sample std over the pairs); \"{method} higher\" counts the pairs where its ACSA is "
+                 "the higher. A difference smaller than its std does not tell the two apart. Generated from "
+                 "`results/**/result.json`.")
+    return "\n".join(lines) + "\n\n"
+
+
+def method_section(method: str, comparisons: pd.DataFrame | None = None, deltas: pd.DataFrame | None = None) -> str:
+    """A method README's generated section: its model against the others run beside it, then its variants."""
+    empty = pd.DataFrame()
+    return (against_section(empty if comparisons is None else comparisons, method)
+            + variants_section(empty if deltas is None else deltas, method))
 
 
 def _plt():
@@ -380,8 +447,9 @@ def build(results_root="results", paper_folder="paper_tables", plot_dir=None):
     if plots:
         text.append("\n" + "\n".join(plots) + "\n")
     deltas = paired_deltas(results) if not results.empty else pd.DataFrame()
+    comparisons = against_primary(results) if not results.empty else pd.DataFrame()
     methods = sorted(set(results["method"])) if not results.empty else []
-    return "".join(text), {m: variants_section(deltas, m) for m in methods}
+    return "".join(text), {m: method_section(m, comparisons, deltas) for m in methods}
 
 
 def build_report(results_root="results", paper_folder="paper_tables", plot_dir=None, readme=None,
@@ -394,5 +462,5 @@ def build_report(results_root="results", paper_folder="paper_tables", plot_dir=N
         update_readme(readme, text)
     if repo is not None:
         for method, path in method_readmes(repo).items():
-            update_method_readme(path, per_method.get(method, variants_section(pd.DataFrame(), method)))
+            update_method_readme(path, per_method.get(method, method_section(method)))
     return text

@@ -118,3 +118,39 @@ def test_a_method_readme_without_the_section_is_left_alone(tmp_path):
     assert report.method_readmes(tmp_path) == {}
     with pytest.raises(ValueError, match="no generated section"):
         report.update_method_readme(tmp_path / "other_x" / "README.md", "x")
+
+
+def test_the_method_is_compared_with_its_other_models_pair_by_pair(tmp_path):
+    right, one_wrong, class_1_lost = [0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2], [0, 0, 0, 0, 2, 2]
+    preds = {("toy", 1): right, ("toy", 2): one_wrong, ("toy", 3): right, ("toy", 4): right, ("toy", 5): right,
+             ("baseline", 1): one_wrong, ("baseline", 2): right, ("baseline", 3): right,  # seed 3: a tie
+             ("baseline", 4): class_1_lost,  # seed 5 has no baseline partner: left out
+             ("toy+fix", 1): [0] * 6}  # a fix: never a model of its own
+    for (variant, seed), pred in preds.items():
+        _write(tmp_path, f"{variant}-{seed}", pred, seed=seed, split=_split_seed(seed), variant=variant)
+    _write(tmp_path, "other-device", [0] * 6, seed=1, split=_split_seed(1), variant="baseline", device="cpu: other")
+    c = report.against_primary(report.load_results(tmp_path / "results"))
+    assert list(c["other"]) == ["baseline"] and c["device"].iloc[0] == "cpu: test"  # one device per pair
+    r = c.iloc[0]
+    low = np.mean([1, 0.5, 1])  # ACSA with one class-1 image called 2
+    ours, theirs = np.array([1.0, low, 1.0, 1.0]), np.array([low, 1.0, 1.0, 2 / 3])
+    d = ours - theirs
+    assert (r["pairs"], r["seeds"], r["higher"]) == (4, "1,2,3,4", 2)  # a tie is not higher
+    assert np.isclose(r["delta_acsa_mean"], np.mean(d)) and np.isclose(r["delta_acsa_std"], np.std(d, ddof=1))
+    assert np.isclose(r["acsa_mean"], ours.mean()) and np.isclose(r["other_acsa_mean"], theirs.mean())
+    method_readme = tmp_path / "toy_numpy" / "README.md"
+    method_readme.parent.mkdir()
+    method_readme.write_text(f"# toy\n{report.VARIANTS_START}\n_Generated._\n{report.VARIANTS_END}\nend\n")
+    report.build_report(tmp_path / "results", tmp_path / "none", repo=tmp_path)
+    body = method_readme.read_text()
+    assert (f"| baseline | toy | dgc | smoke | full | cpu: test | 4 (1,2,3,4) | {ours.mean():.4f} ± "
+            f"{ours.std(ddof=1):.4f} | {theirs.mean():.4f} ± {theirs.std(ddof=1):.4f} | 2 of 4 | "
+            f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} |") in body
+    assert body.index("against the other models") < body.index("| toy+fix |")
+    assert report.method_section("toy") == report.variants_section(report.pd.DataFrame(), "toy")
+
+
+def test_pairs_name_their_training_seeds_where_a_split_repeats():
+    frame = report.pd.DataFrame({"split_seed": [0, 0, 0], "seed": [2, 0, 1]})
+    assert report._pairs_label(frame) == "0:0,0:1,0:2"
+    assert report._pairs_label(frame.assign(seed=0, split_seed=[3, 1, 2])) == "1,2,3"
