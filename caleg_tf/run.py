@@ -163,12 +163,6 @@ def run_one(args) -> list[dict]:
     return results
 
 
-def os_error_line(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return (f"error: {where}{exc.strerror or exc}; give a folder you can write to (--out, --data-root) or fix "
-            f"its permissions")
-
-
 def main(argv=None) -> int:
     cli.sigterm_as_interrupt()  # a stop by a scheduler or `kill` checkpoints like Ctrl-C
     try:
@@ -182,7 +176,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a data root or --out that is not writable, or lies under a file
-        print(os_error_line(exc), file=sys.stderr)
+        print(cli.os_error_line(exc), file=sys.stderr)
         return 2
     except Exception as exc:
         if type(exc).__name__ != "Interrupted":  # caleg.train.Interrupted (--stop-after-epoch)

@@ -111,8 +111,11 @@ def main(argv=None) -> int:
         print("interrupted; re-run the same command to resume from the last checkpoint (every "
               "checkpoint_every steps)", file=sys.stderr)
         return 130
-    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError, OSError) as exc:
+    except (DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that is missing, not writable, or under a file
+        print(cli.os_error_line(exc), file=sys.stderr)
         return 2
     except Exception as exc:
         if type(exc).__name__ == "StageError":

@@ -62,17 +62,6 @@ def publish(run: records.RunDir, args) -> None:
         print(f"published: {records.publish(run.path, args.publish, allow_dirty=args.allow_dirty)}")
 
 
-def os_error_line(exc: OSError, what: str = "") -> str:
-    """One line for a file-system error: the path, what went wrong, what to do."""
-    where = exc.filename or what
-    reason = exc.strerror or str(exc)
-    hint = ("it is under a file, not a folder: pass another path" if isinstance(exc, (NotADirectoryError,
-                                                                                      FileExistsError))
-            else "make it writable or pass another path" if isinstance(exc, PermissionError)
-            else "check the path and its permissions")
-    return f"error: {where}: {reason}; {hint}"
-
-
 def check_writable_folder(path: str, flag: str) -> None:
     """Refuse, before anything is written, an output folder that cannot be made: under a file, or in a folder
     this user cannot write to. Nothing is created here."""
@@ -121,7 +110,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a data root, split folder or run folder that cannot be written
-        print(os_error_line(exc), file=sys.stderr)
+        print(cli.os_error_line(exc), file=sys.stderr)
         return 2
     print(f"{run.path}: {args.dataset} {split.split_id} counts {split.train_counts}, {len(split.y_test)} test "
           f"images, budget {args.budget}, variant {variant.name}")
@@ -142,7 +131,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(os_error_line(exc), file=sys.stderr)
+        print(cli.os_error_line(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted; re-run the same command to resume from {run.checkpoint_dir}", file=sys.stderr)
@@ -154,7 +143,7 @@ def main(argv=None) -> int:
     try:
         return finish(run, args, cfg, split, identity, variant, done, rec, device, t0)
     except OSError as exc:
-        print(os_error_line(exc), file=sys.stderr)
+        print(cli.os_error_line(exc), file=sys.stderr)
         return 2
 
 

@@ -175,9 +175,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a folder that is missing, not writable, or under a file
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}; pass another --out / --data-root or fix its permissions",
-              file=sys.stderr)
+        print(cli.os_error_line(exc), file=sys.stderr)
         return 2
 
 

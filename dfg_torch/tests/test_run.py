@@ -61,6 +61,15 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(data_root, tmp_path,
     assert not (out / "dfg").exists()
 
 
+def test_an_out_folder_under_a_file_is_a_one_line_error(data_root, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert dfg_run.main(_args(data_root, afile / "runs")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(afile) in err and "not a folder" in err, err
+    assert afile.read_text() == "x"
+
+
 class _nullcontext:
     def __enter__(self):
         return self

@@ -29,6 +29,18 @@ def _dataset_type(allowed):
     return wrapped
 
 
+def os_error_line(exc: OSError) -> str:
+    """A file-system error as one line: the path, what went wrong, what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        hint = "it is under a file, not a folder: pass another path (--out, --data-root)"
+    elif isinstance(exc, PermissionError):
+        hint = "make it writable or pass another path (--out, --data-root)"
+    else:
+        hint = "check the path and its permissions"
+    return f"error: {where}{exc.strerror or exc}; {hint}"
+
+
 def sigterm_as_interrupt() -> None:
     """Treat SIGTERM (a scheduler's or ``kill``'s stop) like Ctrl-C: the run's KeyboardInterrupt handling
     checkpoints and prints how to resume, instead of dying without a word."""
@@ -264,6 +276,5 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path that is missing, not writable, or under a file
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"error:{where}: {exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
+        print(os_error_line(exc), file=sys.stderr)
         return 2

@@ -62,3 +62,22 @@ def test_seed_list_parses_comma_separated_seeds_and_names_the_flag_on_bad_input(
         with pytest.raises(ValueError) as err:
             seed_list(text, "--split-seeds")
         assert str(err.value) == message
+
+
+def test_a_file_system_error_is_one_line_with_the_path_and_what_to_do(tmp_path):
+    import errno
+
+    from shared_data import cli
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    try:
+        (afile / "runs").mkdir(parents=True)
+    except OSError as exc:
+        line = cli.os_error_line(exc)
+    assert line.startswith(f"error: {afile / 'runs'}: ") and "not a folder" in line and "--out" in line
+    line = cli.os_error_line(PermissionError(errno.EACCES, "Permission denied", "/ro/runs"))
+    assert line == ("error: /ro/runs: Permission denied; make it writable or pass another path "
+                    "(--out, --data-root)")
+    assert cli.os_error_line(OSError("disk full")) == "error: disk full; check the path and its permissions"
+    assert "\n" not in line
