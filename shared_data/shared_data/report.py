@@ -209,25 +209,39 @@ def _pairs_label(pairs: pd.DataFrame) -> str:
     return ",".join(f"{int(a)}:{int(b)}" for a, b in sorted(zip(pairs["split_seed"], pairs["seed"])))
 
 
+# The cell a pair of runs must share, besides PAIR_KEY.
+PAIR_CELL = ["method", "dataset", "protocol_key", "budget", "eval_subset", "device"]
+
+
+def _delta_stats(both: pd.DataFrame, suffix: str) -> dict:
+    """Per metric, mean and sample std over the pairs of ``both`` of (run − its partner, whose columns carry
+    ``suffix``): keys ``<metric>_mean`` and ``<metric>_std``."""
+    row = {}
+    for metric in METRIC_FIELDS:
+        d = (both[metric] - both[metric + suffix]).to_numpy(dtype=float)
+        row[metric + "_mean"] = float(np.mean(d)) if len(d) else float("nan")
+        row[metric + "_std"] = _std(d)
+    return row
+
+
+def _delta_cells(r, pairs: int) -> list[str]:
+    """The Δ columns of a paired table row: ``mean ± std`` of every metric's difference."""
+    return [_mean_std(r[m + "_mean"], r[m + "_std"], pairs, sign="+") for m in METRIC_FIELDS]
+
+
 def paired_deltas(results: pd.DataFrame) -> pd.DataFrame:
     """Each variant with a fix minus the faithful run of its base (the name before the first ``+``), run by run
     on the same split seed and seed, dataset, protocol, budget, test subset and device."""
     rows = []
     variants = results[~results["faithful"].astype(bool)]
-    cell = ["method", "dataset", "protocol_key", "budget", "eval_subset", "device"]
-    for (variant, *key), frame in variants.groupby(["variant"] + cell, dropna=False):
+    for (variant, *key), frame in variants.groupby(["variant"] + PAIR_CELL, dropna=False):
         base = variant.split("+")[0]
         ref = results[(results["variant"] == base) & results["faithful"].astype(bool)]
-        for col, value in zip(cell, key):
+        for col, value in zip(PAIR_CELL, key):
             ref = ref[ref[col] == value]
         both = frame.merge(ref, on=PAIR_KEY, suffixes=("", "_ref"))
-        row = dict(zip(cell, key), variant=variant, reference=base, pairs=len(both), runs=len(frame),
-                   seeds=_pairs_label(both))
-        for metric in METRIC_FIELDS:
-            d = (both[metric] - both[metric + "_ref"]).to_numpy(dtype=float)
-            row[metric + "_mean"] = float(np.mean(d)) if len(d) else float("nan")
-            row[metric + "_std"] = _std(d)
-        rows.append(row)
+        rows.append(dict(zip(PAIR_CELL, key), variant=variant, reference=base, pairs=len(both), runs=len(frame),
+                         seeds=_pairs_label(both), **_delta_stats(both, "_ref")))
     return pd.DataFrame(rows)
 
 
@@ -236,14 +250,12 @@ def variants_section(deltas: pd.DataFrame, method: str) -> str:
     if d.empty:
         return "_No run with a fix switched on has been committed yet._\n"
     header = ["variant", "vs (faithful)", "dataset", "protocol", "budget", "test subset", "device",
-              "pairs (split seeds)"] + [f"Δ {t}" for _, t in REPORT_METRICS]
+              "pairs (split seeds, or split:seed)"] + [f"Δ {t}" for _, t in REPORT_METRICS]
     lines = [_md_row(header), "|" + "---|" * len(header)]
     for _, r in d.sort_values(["dataset", "protocol_key", "budget", "variant"]).iterrows():
         pairs = f"{r['pairs']} ({r['seeds']})" if r["pairs"] else f"0 (no faithful run to pair {r['runs']} with)"
         lines.append(_md_row([r["variant"], r["reference"], r["dataset"], r["protocol_key"], r["budget"],
-                              _subset(r["eval_subset"]), r["device"], pairs] +
-                             [_mean_std(r[m + "_mean"], r[m + "_std"], r["pairs"], sign="+")
-                              for m in METRIC_FIELDS]))
+                              _subset(r["eval_subset"]), r["device"], pairs] + _delta_cells(r, r["pairs"])))
     lines.append("")
     lines.append("Δ = variant − faithful run, pair by pair on the same split seed, seed, budget, test subset and "
                  "device (mean ± sample std over the pairs), so the split-to-split spread cancels out. "
@@ -257,8 +269,7 @@ def against_primary(results: pd.DataFrame) -> pd.DataFrame:
     seed, dataset, protocol, budget, test subset and device."""
     rows = []
     faithful = results[results["faithful"].astype(bool)]
-    cell = ["method", "dataset", "protocol_key", "budget", "eval_subset", "device"]
-    for key, frame in faithful.groupby(cell, dropna=False):
+    for key, frame in faithful.groupby(PAIR_CELL, dropna=False):
         primary = frame[frame["variant"] == key[0]]
         if primary.empty:
             continue
@@ -266,14 +277,11 @@ def against_primary(results: pd.DataFrame) -> pd.DataFrame:
             both = primary.merge(runs, on=PAIR_KEY, suffixes=("", "_other"))
             if both.empty:
                 continue
-            row = dict(zip(cell, key), other=other, pairs=len(both), seeds=_pairs_label(both),
-                       higher=int((both["acsa"] > both["acsa_other"]).sum()))
-            for metric in METRIC_FIELDS:
-                ours, theirs = (both[metric].to_numpy(dtype=float), both[metric + "_other"].to_numpy(dtype=float))
-                for name, values in (("", ours), ("other_", theirs), ("delta_", ours - theirs)):
-                    row[f"{name}{metric}_mean"] = float(np.mean(values))
-                    row[f"{name}{metric}_std"] = _std(values)
-            rows.append(row)
+            rows.append(dict(zip(PAIR_CELL, key), other=other, pairs=len(both), seeds=_pairs_label(both),
+                             higher=int((both["acsa"] > both["acsa_other"]).sum()),
+                             ours_acsa_mean=both["acsa"].mean(), ours_acsa_std=_std(both["acsa"]),
+                             other_acsa_mean=both["acsa_other"].mean(), other_acsa_std=_std(both["acsa_other"]),
+                             **_delta_stats(both, "_other")))
     return pd.DataFrame(rows)
 
 
@@ -288,13 +296,12 @@ def against_section(comparisons: pd.DataFrame, method: str) -> str:
     for _, r in c.sort_values(["dataset", "protocol_key", "budget", "device", "other"]).iterrows():
         n = r["pairs"]
         lines.append(_md_row([r["other"], r["dataset"], r["protocol_key"], r["budget"], _subset(r["eval_subset"]),
-                              r["device"], f"{n} ({r['seeds']})", _mean_std(r["acsa_mean"], r["acsa_std"], n),
+                              r["device"], f"{n} ({r['seeds']})", _mean_std(r["ours_acsa_mean"], r["ours_acsa_std"], n),
                               _mean_std(r["other_acsa_mean"], r["other_acsa_std"], n), f"{r['higher']} of {n}"] +
-                             [_mean_std(r[f"delta_{m}_mean"], r[f"delta_{m}_std"], n, sign="+")
-                              for m in METRIC_FIELDS]))
+                             _delta_cells(r, n)))
     lines.append("")
-    lines.append(f"Δ = {method} − the other model, pair by pair on the same split seed, seed, budget, test subset and "
-                 f"device (mean ± sample std over the pairs); \"{method} higher\" counts the pairs where its ACSA is "
+    lines.append(f"Δ = {method} − the other model, pair by pair on the same split seed, seed, budget, test subset "
+                 f"and device (mean ± sample std over the pairs); \"{method} higher\" counts the pairs where its ACSA is "
                  "the higher. A difference smaller than its std does not tell the two apart. Generated from "
                  "`results/**/result.json`.")
     return "\n".join(lines) + "\n\n"

@@ -136,8 +136,8 @@ def test_the_method_is_compared_with_its_other_models_pair_by_pair(tmp_path):
     ours, theirs = np.array([1.0, low, 1.0, 1.0]), np.array([low, 1.0, 1.0, 2 / 3])
     d = ours - theirs
     assert (r["pairs"], r["seeds"], r["higher"]) == (4, "1,2,3,4", 2)  # a tie is not higher
-    assert np.isclose(r["delta_acsa_mean"], np.mean(d)) and np.isclose(r["delta_acsa_std"], np.std(d, ddof=1))
-    assert np.isclose(r["acsa_mean"], ours.mean()) and np.isclose(r["other_acsa_mean"], theirs.mean())
+    assert np.isclose(r["acsa_mean"], np.mean(d)) and np.isclose(r["acsa_std"], np.std(d, ddof=1))
+    assert np.isclose(r["ours_acsa_mean"], ours.mean()) and np.isclose(r["other_acsa_mean"], theirs.mean())
     method_readme = tmp_path / "toy_numpy" / "README.md"
     method_readme.parent.mkdir()
     method_readme.write_text(f"# toy\n{report.VARIANTS_START}\n_Generated._\n{report.VARIANTS_END}\nend\n")
