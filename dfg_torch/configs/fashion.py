@@ -4,10 +4,10 @@
 
 Paper (official README table, F-MNIST column, top-1 %): ORIGINAL 77.13 +- 3.24, FINE-TUNING 75.39 +- 3.54,
 DELTA 78.91 +- 2.27, DFG 82.65 +- 0.28.
-Expected runtime, measured on a 2-core AMD EPYC shared with other jobs (load average 7-8), one thread:
-model dfg 0.9 s per step (bench.py), so full (40,000 steps) about 10 h and quick (4,000) about 1 h there,
-roughly a third of that on idle cores (not measured); model original, quick: 368 s of training (best test
-accuracy 73.13 % on split seed 0), full about 1 h. Smoke: seconds per stage.
+Measured runtime on the idle 2-core Intel Xeon, one thread, beside another one-thread run: model dfg full
+(40,000 steps) 4,255 s with the source network (30 s) and the test evaluations, quick (4,000) 636 s; model
+original quick 68 s. On a 2-core AMD EPYC shared with other jobs (load average 7-8) the same dfg step took
+0.9 s, so full was about 10 h there. Smoke: seconds per stage.
 """
 BUDGETS = {
     "full": {},
