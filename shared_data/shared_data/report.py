@@ -296,7 +296,8 @@ def against_section(comparisons: pd.DataFrame, method: str) -> str:
     for _, r in c.sort_values(["dataset", "protocol_key", "budget", "device", "other"]).iterrows():
         n = r["pairs"]
         lines.append(_md_row([r["other"], r["dataset"], r["protocol_key"], r["budget"], _subset(r["eval_subset"]),
-                              r["device"], f"{n} ({r['seeds']})", _mean_std(r["ours_acsa_mean"], r["ours_acsa_std"], n),
+                              r["device"], f"{n} ({r['seeds']})",
+                              _mean_std(r["ours_acsa_mean"], r["ours_acsa_std"], n),
                               _mean_std(r["other_acsa_mean"], r["other_acsa_std"], n), f"{r['higher']} of {n}"] +
                              _delta_cells(r, n)))
     lines.append("")
