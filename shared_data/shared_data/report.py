@@ -277,8 +277,11 @@ def against_primary(results: pd.DataFrame) -> pd.DataFrame:
             both = primary.merge(runs, on=PAIR_KEY, suffixes=("", "_other"))
             if both.empty:
                 continue
+            both = both.sort_values(PAIR_KEY)
             rows.append(dict(zip(PAIR_CELL, key), other=other, pairs=len(both), seeds=_pairs_label(both),
                              higher=int((both["acsa"] > both["acsa_other"]).sum()),
+                             pair_runs=both[PAIR_KEY + ["acsa", "acsa_other", "wall_time_s", "wall_time_s_other"]]
+                             .to_dict("records"),
                              ours_acsa_mean=both["acsa"].mean(), ours_acsa_std=_std(both["acsa"]),
                              other_acsa_mean=both["acsa_other"].mean(), other_acsa_std=_std(both["acsa_other"]),
                              **_delta_stats(both, "_other")))
@@ -305,7 +308,23 @@ def against_section(comparisons: pd.DataFrame, method: str) -> str:
                  f"and device (mean ± sample std over the pairs); \"{method} higher\" counts the pairs where its ACSA is "
                  "the higher. A difference smaller than its std does not tell the two apart. Generated from "
                  "`results/**/result.json`.")
+    lines += ["", pairs_table(c, method)]
     return "\n".join(lines) + "\n\n"
+
+
+def pairs_table(comparisons: pd.DataFrame, method: str) -> str:
+    """The runs behind the rows of ``against_section``, one line per pair, folded away (a ``<details>`` block)."""
+    header = ["vs", "dataset", "protocol", "budget", "test subset", "device", "split seed", "seed",
+              f"ACSA {method}", "ACSA vs", "Δ ACSA", f"wall time {method} (s)", "wall time vs (s)"]
+    lines = []
+    for _, r in comparisons.sort_values(["dataset", "protocol_key", "budget", "device", "other"]).iterrows():
+        for p in r["pair_runs"]:
+            lines.append(_md_row([r["other"], r["dataset"], r["protocol_key"], r["budget"], _subset(r["eval_subset"]),
+                                  r["device"], int(p["split_seed"]), int(p["seed"]), _num(p["acsa"]),
+                                  _num(p["acsa_other"]), _num(p["acsa"] - p["acsa_other"], "+"),
+                                  f"{p['wall_time_s']:.0f}", f"{p['wall_time_s_other']:.0f}"]))
+    return "\n".join([f"<details><summary>Pair by pair: the {len(lines)} pairs of runs behind the table</summary>",
+                      "", _md_row(header), "|" + "---|" * len(header)] + lines + ["", "</details>"])
 
 
 def method_section(method: str, comparisons: pd.DataFrame | None = None, deltas: pd.DataFrame | None = None) -> str:
