@@ -15,6 +15,8 @@ REPRODUCE.gamo-mnist-baseline := gamo_keras --dataset mnist --protocol gamo --sp
 REPRODUCE.gamo-fmnist-baseline := gamo_keras --dataset fashion --protocol gamo --split-seed 0 --seed $(GAMO_SEED) --budget full --model baseline
 REPRODUCE.gamo-mnist-dgc := gamo_keras --dataset mnist --protocol dgc --split-seed $(GAMO_DGC_SPLIT_SEED) --seed $(GAMO_SEED) --budget full
 REPRODUCE.gamo-fmnist-dgc := gamo_keras --dataset fashion --protocol dgc --split-seed $(GAMO_DGC_SPLIT_SEED) --seed $(GAMO_SEED) --budget full
+REPRODUCE.gamo-mnist-baseline-dgc := gamo_keras --dataset mnist --protocol dgc --split-seed $(GAMO_DGC_SPLIT_SEED) --seed $(GAMO_SEED) --budget full --model baseline
+REPRODUCE.gamo-fmnist-baseline-dgc := gamo_keras --dataset fashion --protocol dgc --split-seed $(GAMO_DGC_SPLIT_SEED) --seed $(GAMO_SEED) --budget full --model baseline
 REPRODUCE.gamo2pix-fmnist := gamo_keras --dataset fashion --protocol gamo --split-seed 0 --seed $(GAMO_SEED) --budget full --stage gamo2pix
 
 .PHONY: bench-gamo
