@@ -292,11 +292,12 @@ def against_section(comparisons: pd.DataFrame, method: str) -> str:
     c = comparisons[comparisons["method"] == method] if not comparisons.empty else comparisons
     if c.empty:
         return ""
+    c = c.sort_values(["dataset", "protocol_key", "budget", "device", "other"])
     header = ["vs", "dataset", "protocol", "budget", "test subset", "device", "pairs (split seeds, or split:seed)",
               f"ACSA {method}", "ACSA vs", f"{method} higher"] + [f"Δ {t}" for _, t in REPORT_METRICS]
     lines = [f"**{method} against the other models it was run beside** (faithful runs only):", "",
              _md_row(header), "|" + "---|" * len(header)]
-    for _, r in c.sort_values(["dataset", "protocol_key", "budget", "device", "other"]).iterrows():
+    for _, r in c.iterrows():
         n = r["pairs"]
         lines.append(_md_row([r["other"], r["dataset"], r["protocol_key"], r["budget"], _subset(r["eval_subset"]),
                               r["device"], f"{n} ({r['seeds']})",
@@ -313,11 +314,12 @@ def against_section(comparisons: pd.DataFrame, method: str) -> str:
 
 
 def pairs_table(comparisons: pd.DataFrame, method: str) -> str:
-    """The runs behind the rows of ``against_section``, one line per pair, folded away (a ``<details>`` block)."""
+    """The runs behind the rows of ``against_section`` (in their order), one line per pair, folded away (a
+    ``<details>`` block)."""
     header = ["vs", "dataset", "protocol", "budget", "test subset", "device", "split seed", "seed",
               f"ACSA {method}", "ACSA vs", "Δ ACSA", f"wall time {method} (s)", "wall time vs (s)"]
     lines = []
-    for _, r in comparisons.sort_values(["dataset", "protocol_key", "budget", "device", "other"]).iterrows():
+    for _, r in comparisons.iterrows():
         for p in r["pair_runs"]:
             lines.append(_md_row([r["other"], r["dataset"], r["protocol_key"], r["budget"], _subset(r["eval_subset"]),
                                   r["device"], int(p["split_seed"]), int(p["seed"]), _num(p["acsa"]),

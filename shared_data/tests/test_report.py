@@ -147,8 +147,8 @@ def test_the_method_is_compared_with_its_other_models_pair_by_pair(tmp_path):
             f"{ours.std(ddof=1):.4f} | {theirs.mean():.4f} ± {theirs.std(ddof=1):.4f} | 2 of 4 | "
             f"{d.mean():+.4f} ± {d.std(ddof=1):.4f} |") in body
     assert body.index("against the other models") < body.index("| toy+fix |")
-    pair_lines = [line for line in body.splitlines() if line.startswith("| baseline | toy | dgc | smoke | full | cpu: test | ")
-                  and line.count("|") == 14]
+    cell = "| baseline | toy | dgc | smoke | full | cpu: test | "
+    pair_lines = [line for line in body.splitlines() if line.startswith(cell) and line.count("|") == 14]
     assert len(pair_lines) == 4 and "Pair by pair: the 4 pairs of runs" in body  # seed 5 has no partner
     cells = [c.strip() for c in pair_lines[1].split("|")[1:-1]]
     assert cells[6:11] == ["2", "2", f"{low:.4f}", "1.0000", f"{low - 1:+.4f}"]  # split 2: toy lost one image
