@@ -69,8 +69,22 @@ def paper_method_of(config: dict) -> str:
     return PAPER_METHODS[config.get("model", "dfg")]
 
 
-def variant_of(config: dict):
-    """The run's variant: the model (dfg or a baseline, the paper's rows) plus every non-default fix."""
-    from shared_data.variants import resolve
+# The regulariser weights of the released code (train.py argparse defaults); a run with other weights is an
+# ablation, named by them and not faithful.
+STRENGTHS = {"alpha_extractor": ("alpha-e", 0.01), "alpha_classifier": ("alpha-c", 0.01)}
 
-    return resolve(config["fixes"], FIXES, base=config.get("model", "dfg"))
+
+def variant_of(config: dict):
+    """The run's variant: the model (dfg or a baseline, the paper's rows), ``-released-ce`` when the authors'
+    channel-evaluation files replace the port's own, plus every non-default fix and regulariser weight."""
+    from shared_data.variants import Variant, resolve
+
+    base = config.get("model", "dfg")
+    if config.get("channel_eval", "computed") == "released":
+        base += "-released-ce"
+    v = resolve(config["fixes"], FIXES, base=base)
+    changed = {key: config[key] for key, (_, default) in STRENGTHS.items() if config.get(key, default) != default}
+    if not changed:
+        return v
+    labels = [f"{STRENGTHS[k][0]}={value:g}" for k, value in changed.items()]
+    return Variant("+".join([v.name] + labels), False, {**v.fixes, **changed})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shared_data import cli, records, splits, variants  # noqa: E402
+from shared_data import cli, records, selection, splits, variants  # noqa: E402
 from shared_data.fetch import DataError  # noqa: E402
 from shared_data.metrics import compute, summary_line  # noqa: E402
 from shared_data.protocols import SplitError  # noqa: E402
@@ -29,12 +29,23 @@ from fixes import FIXES, RESNET_ONLY, paper_method_of, variant_of  # noqa: E402
 DATASETS = ("fashion", "mnist")
 MODELS = ("dfg", "original", "fine-tuning", "delta")
 STAGES = ("all", "source", "channel-eval", "train", "eval")
+LATE_WINDOW = 20  # the mean over the last 20 evaluations: how far the late model drifts from the best one
 CHANNEL_EVAL_SEED_OFFSET = 1000  # the channel-eval stage's own minority draw (see fixes: shared_minority_draw)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2
         self.exit(2, f"error: {message}\n")
+
+
+def _strength(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a regulariser weight is a number >= 0, got {value!r}") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"a regulariser weight is a finite number >= 0, got {value!r}")
+    return v
 
 
 def parse_args(argv=None):
@@ -46,6 +57,14 @@ def parse_args(argv=None):
     o.add_argument("--model", choices=MODELS, default="dfg",
                    help="dfg, or a baseline of the paper's table on the same split and source (default dfg)")
     o.add_argument("--stage", choices=STAGES, default="all", help="run one stage (default: all that are missing)")
+    o.add_argument("--channel-eval", choices=("computed", "released"), default="computed",
+                   help="computed: filter ablation of the port's source network (MNIST stand-in for EMNIST); "
+                        "released: the authors' own channel-evaluation files (Fashion-MNIST; models dfg, delta) "
+                        "(default computed)")
+    o.add_argument("--alpha-extractor", type=_strength, default=None,
+                   help="weight of the extractor regulariser Omega_E (released code: 0.01)")
+    o.add_argument("--alpha-classifier", type=_strength, default=None,
+                   help="weight of the classifier regulariser Omega_C (released code: 0.01)")
     o.add_argument("--source-checkpoint", default=None,
                    help="a LeNet-5 state dict with 10 outputs (e.g. trained on EMNIST digits) instead of training one")
     o.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
@@ -83,7 +102,13 @@ def build_config(args) -> dict:
         raise ValueError(f"--val-fraction must be in [0, 1), got {fx['val_fraction']}")
     if fx["leaky_slope"] < 0:
         raise ValueError(f"--leaky-slope must be >= 0, got {fx['leaky_slope']}")
-    cfg = get_config(args.dataset, args.budget, model=args.model, fixes=fx)
+    if args.channel_eval == "released" and args.model not in ("dfg", "delta"):
+        raise ValueError(f"--channel-eval released applies to the models that use channel weights (dfg, delta), "
+                         f"not {args.model}")
+    strengths = {k: v for k, v in (("alpha_extractor", args.alpha_extractor),
+                                   ("alpha_classifier", args.alpha_classifier)) if v is not None}
+    cfg = get_config(args.dataset, args.budget, model=args.model, fixes=fx, channel_eval=args.channel_eval,
+                     **strengths)
     if args.stop_after:
         cfg["stop_after"] = args.stop_after
     return cfg
@@ -133,7 +158,8 @@ def run_one(args, cfg, split_seed: int) -> None:
                              minority=args.minority, data_root=args.data_root, mirrors=args.mirror)
     needs_ce = args.model in ("dfg", "delta")
     ce_split = split
-    if needs_ce and not cfg["fixes"]["shared_minority_draw"] and args.imbalance == 1:
+    released_ce = cfg["channel_eval"] == "released"
+    if needs_ce and not released_ce and not cfg["fixes"]["shared_minority_draw"] and args.imbalance == 1:
         ce_split = splits.get_split(args.dataset, "dfg", split_seed + CHANNEL_EVAL_SEED_OFFSET, ir=args.ir,
                                     minority=args.minority, data_root=args.data_root, mirrors=args.mirror)
     import torch
@@ -148,7 +174,8 @@ def run_one(args, cfg, split_seed: int) -> None:
     if missing:  # checked before the run folder is touched
         raise ValueError(missing)
     run_cfg = dict(cfg, imbalance=args.imbalance, split_seed=split_seed, seed=args.seed, split_id=split.split_id,
-                   split_hash=split.split_hash, channel_eval_split_id=ce_split.split_id,
+                   split_hash=split.split_hash,
+                   channel_eval_split_id=None if released_ce else ce_split.split_id,
                    source_checkpoint=args.source_checkpoint)
     run = records.RunDir.create(args.out, "dfg", name, run_cfg, ignore_keys=("stop_after",))
     r = Run(cfg, split, run, args.seed, device, data_root=args.data_root, mirrors=args.mirror, ce_split=ce_split,
@@ -205,14 +232,19 @@ def finish(r, cfg, variant, split, args, device) -> dict:
     y_pred = probs.argmax(1)
     m = compute(split.y_test, y_pred, train_counts=split.train_counts)
     final_acc = float((final_pred == split.y_test).mean())
+    late = selection.late_mean(r.run.read_metrics(), LATE_WINDOW)
     r.run.log_eval(split="test", metrics={"accuracy": final_acc}, step=cfg["steps"], model="final")
     r.run.save_predictions(y_true=split.y_test, y_pred=y_pred, scores=probs, y_pred_final=final_pred,
                            scores_final=final_probs, logits_final=final_logits)
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if device.type == "cuda" else None
     extra = {"reported": reported, "final_accuracy": final_acc, "best_test_accuracy": st["best_acc"],
              "best_step": st["best_step"], "train_wall_time_s": st.get("elapsed"),
+             "accuracies": selection.accuracies(best=st["best_acc"], best_step=st["best_step"], final=final_acc,
+                                                late=late, window=LATE_WINDOW),
              "source_network": r.source_info(), "channel_eval_split_id": r.ce_split.split_id
-             if args.model in ("dfg", "delta") else None,
+             if args.model in ("dfg", "delta") and cfg["channel_eval"] == "computed" else None,
+             "channel_eval": r.load_channel_eval().get("source", "computed") if args.model in ("dfg", "delta")
+             else None,
              "minority_classes": (split.manifest.get("dfg") or {}).get("minority_classes"),
              "attention_updates": st.get("attention_updates", []), "model": args.model}
     result = records.make_result(method="dfg", framework=records.framework_version("torch"), split=split,

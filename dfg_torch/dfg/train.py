@@ -9,6 +9,7 @@ same run folder:
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -51,19 +52,35 @@ def missing_predecessor(run_path: Path, model: str, stage: str) -> str | None:
 
 
 def atomic_torch_save(obj, path: Path) -> None:
+    """Write ``obj`` next to ``path`` and rename it into place: a full disk or a size limit leaves the previous
+    file whole and no temporary file behind (the OSError goes up to run.py's one-line message)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _load(path: Path, what: str):
+    """A checkpoint of this port. ``weights_only=True``: tensors, numbers, strings and containers only, so a
+    planted pickle cannot run code; every array of a checkpoint is stored as a tensor for that reason."""
     if not path.exists():
         raise StageError(f"{path} is missing: run the {what} stage first")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file, or one that holds more than weights
         raise StageError(f"{path}: unreadable checkpoint ({exc.__class__.__name__}); delete it to recompute") from exc
+
+
+def _state_from_blob(state: dict) -> dict:
+    """A trainer state read from a checkpoint: the best model's probabilities back as a NumPy array."""
+    state = dict(state)
+    if isinstance(state.get("best_probs"), torch.Tensor):
+        state["best_probs"] = state["best_probs"].numpy()
+    return state
 
 
 def _init_modules(seed: int, build):
@@ -84,6 +101,14 @@ def classify(classifier: nets.FeatureClassifier, feature: torch.Tensor):
 @torch.no_grad()
 def predict(extractor, classifier, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
     return torch.cat([classifier(extractor(x[i:i + batch])) for i in range(0, len(x), batch)])
+
+
+def first_batches_of_one_pass(n: int, batch: int, count: int, g: torch.Generator, device) -> list[torch.Tensor]:
+    """The indices of the first ``count`` batches of one shuffled pass over ``n`` samples: disjoint, as the
+    original's loop over a shuffling DataLoader that stops after 4 batches (train.py
+    ``calculate_weighting_feature_maps_classifier``, L273-317)."""
+    perm = torch.randperm(n, generator=g)
+    return [perm[i * batch:(i + 1) * batch].to(device) for i in range(count) if i * batch < n]
 
 
 class Run:
@@ -223,6 +248,8 @@ class Run:
     def stage_channel_eval(self) -> dict:
         if self.channel_eval_path.exists():
             return self.load_channel_eval()
+        if self.cfg.get("channel_eval", "computed") == "released":
+            return self._released_channel_eval()
         if not self.source_path.exists():
             raise StageError(f"{self.source_path} is missing: run the source stage first")
         t0 = time.time()
@@ -236,10 +263,8 @@ class Run:
             self._train_fc(e, c, x, y, g)
         c.requires_grad_(False).eval()
         result = self._importance(e, c, s.y_train, x, y, g, self.fx["extractor_importance_sign"])
-        batches = []
-        for _ in range(self.cfg["classifier_eval_batches"]):
-            idx = torch.randperm(len(x), generator=g)[: self.cfg["batch_size"]].to(self.device)
-            batches.append((x[idx], y[idx]))
+        batches = [(x[idx], y[idx]) for idx in first_batches_of_one_pass(
+            len(x), self.cfg["batch_size"], self.cfg["classifier_eval_batches"], g, self.device)]
         out = {
             "generator_attention": result["attention"].tolist(),
             "extractor_weights": result["extractor"].tolist(),
@@ -252,6 +277,21 @@ class Run:
         from shared_data.records import atomic_write_json
         atomic_write_json(self.channel_eval_path, out)
         self.log(f"channel-eval on {s.split_id}: kept channels per class at 0.9: "
+                 f"{(losses.attention_mask(out['generator_attention'], 0.9) > 0).sum(1).tolist()}")
+        return out
+
+    def _released_channel_eval(self) -> dict:
+        """The authors' shipped channel evaluation in place of one computed from the stand-in source network."""
+        from shared_data.records import atomic_write_json
+
+        from . import released
+
+        t0 = time.time()
+        out = released.load(self.cfg["dataset"], self.data_root, self.mirrors)
+        out.update(split_id=None, split_hash=None, minority_classes=None, samples_per_class=None,
+                   wall_time_s=time.time() - t0)
+        atomic_write_json(self.channel_eval_path, out)
+        self.log(f"channel-eval: the authors' files ({out['source']}): kept channels per class at 0.9: "
                  f"{(losses.attention_mask(out['generator_attention'], 0.9) > 0).sum(1).tolist()}")
         return out
 
@@ -311,7 +351,7 @@ class Run:
         c_t.load_state_dict(blob["c_t"])
         e_t, c_t = e_t.to(self.device).eval(), c_t.to(self.device).eval()
         logits = predict(e_t, c_t, to_tensor(self.split.x_test, self.device)).double().cpu()
-        return {"final_logits": logits.numpy(), **blob}
+        return {"final_logits": logits.numpy(), **blob, "state": _state_from_blob(blob["state"])}
 
 
 class Trainer:
@@ -401,7 +441,10 @@ class Trainer:
         self.queue = [self.sample() for _ in range(self.cfg["num_d_iters"] if o.model == "dfg" else 1)]
 
     def _save(self, path, final=False):
-        blob = {"state": self.state, "queue": [q.cpu() for q in self.queue], "rng": self.g.get_state(),
+        state = dict(self.state)
+        if state["best_probs"] is not None:  # a tensor, so that the checkpoint loads with weights_only=True
+            state["best_probs"] = torch.from_numpy(state["best_probs"])
+        blob = {"state": state, "queue": [q.cpu() for q in self.queue], "rng": self.g.get_state(),
                 **{k: m.state_dict() for k, m in self.n.items()}, "final": final}
         blob["opt"] = {k: o.state_dict() for k, o in self.opt.items()}
         if self.o.model == "dfg":
@@ -413,7 +456,7 @@ class Trainer:
             m.load_state_dict(blob[k])
         for k, o in self.opt.items():
             o.load_state_dict(blob["opt"][k])
-        self.state = blob["state"]
+        self.state = _state_from_blob(blob["state"])
         self.queue = [q for q in blob["queue"]]
         self.g.set_state(blob["rng"])
         if self.o.model == "dfg":
@@ -483,7 +526,7 @@ class Trainer:
         e_t, c_t, g, d = n["e_t"], n["c_t"], n["g"], n["d"]
         B = cfg["batch_size"]
         side_eval = fx["eval_mode_side_passes"]
-        affine = fx["leaky_slope"] == 1.0 and not cfg.get("critic_batch_path")  # D is affine: exact shortcut
+        affine = fx["leaky_slope"] == 1.0  # D is affine: exact shortcut
         out = {}
         # 1. critic: 5 updates, one per queued real batch; E_t, C_t, G frozen (train.py L543-571)
         d.requires_grad_(True)
