@@ -56,11 +56,17 @@ FIXES = (
 )
 
 
+# The fixes that change how the GAN trains: a run with the authors' released GAN trains none, so they do not apply.
+GAN_TRAINING_FIXES = ("structure_loss", "gan_dataset", "edges_clip_to_code_dim", "edges", "shared_real_subset")
+
+
 def base_name(config: dict) -> str:
     """The model part of a variant name: the method or the baseline, and any paper parameter changed."""
     if config.get("model") == "baseline":
         return "baseline"
     parts = ["imsic"]
+    if config.get("gan", "train") == "released":
+        parts.append("gan=released")
     if config.get("category_map") == "hardcoded":
         parts.append("map=hardcoded")
     if config.get("lambda_con") is not None and float(config["lambda_con"]) != 0.15:
@@ -71,6 +77,8 @@ def base_name(config: dict) -> str:
 def variant_of(config: dict):
     """The run's ``shared_data.variants.Variant``. The baseline trains no GAN, so only the CNN's fixes apply."""
     vals = {f.key: config.get(f.key, f.default) for f in FIXES}
+    if config.get("gan", "train") == "released" and config.get("model") != "baseline":
+        vals = {k: (f.default if k in GAN_TRAINING_FIXES else vals[k]) for f in FIXES for k in [f.key]}
     if config.get("model") == "baseline":
         vals = {k: (v if k in ("reshuffle_each_epoch", "eval_final_epoch") else f.default)
                 for f in FIXES for k, v in [(f.key, vals[f.key])]}

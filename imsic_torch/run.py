@@ -47,6 +47,10 @@ def parse_args(argv=None):
                    help="run one stage (resuming from the previous stage's files in the run folder) or all")
     o.add_argument("--model", choices=("imsic", "baseline"), default="imsic",
                    help="baseline: the same CNN on the same real split, no synthetic images")
+    o.add_argument("--gan", choices=("train", "released"), default="train",
+                   help="train: the GAN stage trains the GAN (500 epochs at the full budget); released: the "
+                        "authors' trained GAN (fudonglin/IMSIC@649abbd models/gan/, checksum verified) replaces "
+                        "the GAN stage")
     o.add_argument("--category-map", choices=("auto", "hardcoded"), default="auto",
                    help="auto: Hungarian matching of a real-data classifier over generated images; hardcoded: "
                         "the authors' table for their shipped checkpoints")
@@ -74,7 +78,9 @@ def build_config(args, split_seed: int, seed: int) -> dict:
     cfg = get_config(args.dataset, args.budget, lambda_con=args.lambda_con, code_dim=args.code_dim)
     cfg.update(variants.values(args, FIXES))
     cfg.update(model=args.model, category_map=args.category_map, seed=seed, split_seed=split_seed,
-               protocol=args.protocol, imbalance=args.imbalance)
+               protocol=args.protocol, imbalance=args.imbalance, gan=args.gan)
+    if args.gan == "released" and args.model != "baseline":
+        return _released_gan_config(args, cfg)
     forced = []
     gd = cfg["gan_dataset"]
     cfg["gan_dataset_resolved"] = "mnist" if gd == "mnist" or (gd == "auto" and args.dataset == "mnist") \
@@ -90,6 +96,23 @@ def build_config(args, split_seed: int, seed: int) -> dict:
     if cfg["shared_real_subset"]:
         cfg["gan_dataset_resolved"] = args.dataset
     cfg["forced_deviations"] = forced
+    return cfg
+
+
+def _released_gan_config(args, cfg: dict) -> dict:
+    """--gan released: the authors' GAN fixes code_dim, and no flag that changes how a GAN trains applies."""
+    from fixes import GAN_TRAINING_FIXES
+    from imsic.released import code_dim
+
+    released_dim = code_dim(args.dataset)
+    if args.code_dim is not None and args.code_dim != released_dim:
+        raise ValueError(f"--code-dim {args.code_dim}: the released {args.dataset} GAN has code_dim {released_dim}")
+    if args.lambda_con is not None:
+        raise ValueError("--lambda-con sets the GAN's training loss; --gan released trains no GAN")
+    for f in FIXES:
+        if (f.key in GAN_TRAINING_FIXES or f.key == "single_softmax") and cfg[f.key] != f.default:
+            raise ValueError(f"{f.option} changes how the GAN trains; --gan released trains no GAN")
+    cfg.update(code_dim=released_dim, gan_dataset_resolved=None, edges_clip=None, forced_deviations=[])
     return cfg
 
 

@@ -74,6 +74,8 @@ class Run:
         final = self.run.checkpoint_dir / FINAL
         if final.exists():
             return
+        if cfg.get("gan", "train") == "released":
+            return self.released_gan()
         t0 = time.time()
         if cfg["shared_real_subset"]:
             trainer = GANTrainer(cfg, self.device, x_real=self.split.x_train, progress=self.progress)
@@ -110,6 +112,28 @@ class Run:
         iters = cfg["gan_epochs"] * trainer.steps
         self._stage_done("gan", st["elapsed_s"], iterations=iters, hinge_open=list(trainer.hinge_open),
                          ms_per_iteration=1000 * st["elapsed_s"] / max(1, iters))
+
+    def released_gan(self) -> None:
+        """The authors' trained GAN in place of the GAN stage: verified, loaded without running code, checked
+        against this config's networks, and stored as the stage's output."""
+        from . import released
+
+        cfg, t0 = self.cfg, time.time()
+        blob = released.load(cfg["dataset"], self.data_root, self.mirrors)
+        g = Generator(cfg["code_dim"], cfg["bn_eps"], cfg["latent_dim"], cfg["n_classes"])
+        d = Discriminator(cfg["code_dim"], cfg["bn_eps"], cfg["single_softmax"], cfg["n_classes"])
+        try:
+            g.load_state_dict(blob["generator"])
+            d.load_state_dict(blob["discriminator"])
+        except RuntimeError as exc:
+            raise StageError(f"{blob['path']}: its networks do not fit this config (code_dim {cfg['code_dim']}): "
+                             f"{str(exc).splitlines()[0]}") from None
+        params = {k: v for k, v in blob["parameters"].items() if isinstance(v, (int, float, str, bool))}
+        io.save_torch(self.run.checkpoint_dir / FINAL, {"generator": g.state_dict(), "discriminator": d.state_dict(),
+                                                        "released": released.LABEL, "parameters": params})
+        self._stage_done("gan", time.time() - t0, source=released.LABEL, parameters=params, iterations=None,
+                         hinge_open=[])
+        print(f"GAN: the authors' released checkpoint ({released.LABEL}, {blob['path'].name})")
 
     def load_generator(self, fresh_modules: bool = False):
         st = io.load_torch(self.run.checkpoint_dir / FINAL, "trained GAN",
@@ -334,6 +358,7 @@ class Run:
             extra["category_map"] = cmap["class_to_code"]
             extra["hinge_open_batches"] = sum(stages.get("gan", {}).get("hinge_open", []))
             extra["gan_iterations"] = stages.get("gan", {}).get("iterations")
+            extra["gan"] = stages.get("gan", {}).get("source") or "trained in this run"
         result = records.make_result(
             method="imsic", framework=records.framework_version("torch"), split=self.split, seed=cfg["seed"],
             budget=cfg["budget"], device=cfg["device_description"], wall_time_s=wall, metrics=m, config=cfg,
