@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared_data.cli import finite_float, positive_int
+
 from . import plan as plans
 from . import results
 from .engine import PACKAGE_ROOT, STATES, Runner, RunnerError
@@ -31,6 +33,14 @@ def _runner(args, plan: plans.Plan) -> Runner:
                   poll_s=getattr(args, "poll", 1.0))
 
 
+def _seconds(value: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    seconds = finite_float(value)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value!r}")
+    return seconds
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -50,9 +60,17 @@ def _shipped_with(plan: plans.Plan) -> list[plans.Plan]:
     return shipped if any(p.name == plan.name for p in shipped) else shipped + [plan]
 
 
+def _check_folders(results_root=None, paper_tables=None) -> None:
+    from shared_data.report import check_folders
+
+    check_folders(results_root, paper_tables)
+
+
 def cmd_run(args) -> int:
     plan = plans.load(args.plan)
     runner = _runner(args, plan)
+    if args.readme:  # checked before any run starts, not once they have all ended
+        _check_folders(paper_tables=args.paper_tables)
     for folder in runner.absent:
         _say(f"not in this repository: {folder} (its runs are left out)")
     start = time.time()
@@ -62,7 +80,12 @@ def cmd_run(args) -> int:
             _say(f"submitted; follow with `python -m benchmark status {args.plan}` (or run again with --wait); "
                  f"`python -m benchmark report {args.plan}` writes the CSV once they are done")
             return 0
-        outcome = runner.wait_slurm(poll_s=args.poll)
+        try:
+            outcome = runner.wait_slurm(poll_s=args.poll)
+        except KeyboardInterrupt:
+            _say(f"stopped waiting; the submitted Slurm jobs go on: `python -m benchmark status {args.plan}` "
+                 f"follows them")
+            raise
     else:
         outcome = runner.run_local(max_jobs=args.jobs)
     counts = ", ".join(f"{len(outcome.get(s, []))} {s}" for s in STATES)
@@ -114,6 +137,7 @@ def cmd_plan(args) -> int:
 def cmd_report(args) -> int:
     repo = Path(args.repo).resolve()
     results_root = Path(args.results or repo / "results")
+    _check_folders(results_root, args.paper_tables)  # a misspelt folder would empty the README's section
     for spec in args.plan:
         runner = _runner(args, plans.load(spec))
         _write_report(runner, None, args.paper_tables)
@@ -154,10 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(r)
     r.add_argument("--cluster", choices=("local", "slurm"), default="local",
                    help="local: processes on this machine (default); slurm: sbatch jobs with the plan's options")
-    r.add_argument("--jobs", type=int, default=None,
+    r.add_argument("--jobs", type=positive_int, default=None,
                    help="local: at most this many jobs at once (default: CPU cores / threads per job)")
     r.add_argument("--wait", action="store_true", help="slurm: poll until every job has ended, then report")
-    r.add_argument("--poll", type=float, default=None, help="seconds between status checks (local 1, slurm 60)")
+    r.add_argument("--poll", type=_seconds, default=None, help="seconds between status checks (local 1, slurm 60)")
     r.add_argument("--readme", default=None, help="also regenerate this README's benchmark section")
     r.set_defaults(func=cmd_run)
 

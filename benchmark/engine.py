@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +70,9 @@ class Runner:
         wanted = [f for f in plan.folders if not only or f in only]
         self.absent = [f for f in wanted if not (self.repo / f / "run.py").exists()]
         self.jobs = [j for j in plan.jobs if j.folder in wanted and j.folder not in self.absent]
+        if not self.jobs:  # every folder asked for is missing: a misspelt name, or the wrong --repo
+            raise RunnerError(f"plan {plan.name}: no method folder with a run.py in {self.repo}: "
+                              f"{', '.join(self.absent)} (check the [methods.<folder>] names and --repo)")
         self._pythons: dict[str, Path] = {}
 
     # -- what a job runs ---------------------------------------------------------------------------------------
@@ -206,8 +211,13 @@ class Runner:
                  f"{len(watched)} running elsewhere, {len(pending)} to run, at most {max_jobs} at once")
         executor = submitit.LocalExecutor(folder=self.state_root / "submitit")
         active: dict[str, tuple[Job, object, float]] = {}
+        # Ctrl-C or SIGTERM only sets a flag, seen once per loop: a job is never half-submitted (started, but
+        # unknown to the loop) when the runs are stopped.
+        stop: list[int] = []
+        previous = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum))
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while pending or active or watched:
+            while (pending or active or watched) and not stop:
                 for name, (job, sjob, started) in list(active.items()):
                     if sjob.done():
                         del active[name]
@@ -220,7 +230,7 @@ class Runner:
                             pending.insert(0, job)
                         else:
                             self._report(job, st, outcome, None)
-                while pending and len(active) + len(watched) < max_jobs:
+                while pending and len(active) + len(watched) < max_jobs and not stop:
                     job = pending.pop(0)
                     state, out, err = self.paths(job)
                     # written before the worker starts, which then adds its own pids and outcome
@@ -229,10 +239,18 @@ class Runner:
                     sjob = executor.submit(self.callable(job))
                     active[job.name] = (job, sjob, time.time())
                     self.log(f"start  {job.name} (logs: {_relative(err, self.repo)})")
-                time.sleep(self.poll_s if (active or watched) else 0)
+                if not stop:
+                    time.sleep(self.poll_s if (active or watched) else 0)
+            if stop:
+                self._interrupt(active)
+                raise KeyboardInterrupt(f"signal {stop[0]}")
         except KeyboardInterrupt:
-            self._interrupt(active)
+            if not stop:  # raised elsewhere (a handler of another library): the same stop
+                self._interrupt(active)
             raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return outcome
 
     def _submitted(self, job: Job, cluster: str, host: str | None) -> None:
@@ -263,16 +281,52 @@ class Runner:
             self.log(f"{st.state:6s} {job.name}: {st.detail}")
 
     def _interrupt(self, active: dict) -> None:
-        """Ctrl-C or SIGTERM: stop the running jobs at a checkpoint (run.py gets SIGTERM), then return."""
-        for job, sjob, _ in active.values():
-            sjob.cancel()
+        """Ctrl-C or SIGTERM: stop every run this runner started, then say what became of them.
+
+        Each run.py gets SIGTERM (what every run.py turns into "checkpoint and exit"), also one whose worker is
+        only now starting it; one still running after STOP_GRACE_S is killed. Once run.py has ended, submitit's
+        worker and controller end by themselves. Only then is the job recorded as interrupted (a new run resumes
+        it), and the line printed says how many runs stopped, were killed, or could not be stopped."""
+        jobs = {name: (job, sjob) for name, (job, sjob, _) in active.items()}
+        signalled: dict[str, tuple[int, str | None]] = {}
+        killed: set[str] = set()
         deadline = time.time() + STOP_GRACE_S
+        while jobs:
+            for name, (job, sjob) in list(jobs.items()):
+                record = read_state(self.paths(job)[0])
+                child = (record.get("child_pid"), record.get("child_start"))
+                if alive(*child) and signalled.get(name) != child:
+                    _signal(child[0], signal.SIGTERM)
+                    signalled[name] = child
+                elif alive(*child) and time.time() > deadline:
+                    _signal(child[0], signal.SIGKILL)
+                    killed.add(name)
+                elif not alive(*child) and sjob.done():
+                    del jobs[name]
+            if time.time() > deadline + 10:  # run.py is gone, yet submitit's processes stay: end them too
+                for job, sjob in jobs.values():
+                    sjob.cancel()
+                break
+            time.sleep(0.1)
+        still, finished = [], 0
         for job, _, _ in active.values():
             record = read_state(self.paths(job)[0])
-            while time.time() < deadline and alive(record.get("child_pid"), record.get("child_start")):
-                time.sleep(0.2)
-        self.log(f"interrupted: {len(active)} run(s) stopped at their last checkpoint; run the same command again "
-                 f"to resume them (published runs are skipped)")
+            if alive(record.get("child_pid"), record.get("child_start")):
+                still.append(job.name)
+            elif record.get("state") == "finished":  # it ended on its own before the signal reached it
+                finished += 1
+            else:  # the worker saw run.py exit on the signal: not a failure
+                write_state(self.paths(job)[0], state="interrupted", ended_utc=utc_now(),
+                            stderr_tail=tail(self.paths(job)[2]))
+        line = f"interrupted: {len(active) - len(still) - finished} run(s) stopped"
+        if killed:
+            line += f" ({len(killed)} killed after {STOP_GRACE_S} s without stopping)"
+        if finished:
+            line += f", {finished} finished meanwhile"
+        if still:
+            line += f"; still running, could not be stopped: {', '.join(still)}"
+        self.log(line + "; run the same command again to resume them from their last checkpoint (published runs "
+                        "are skipped)")
 
     # -- slurm -------------------------------------------------------------------------------------------------
 
@@ -304,6 +358,10 @@ class Runner:
             else:
                 todo.append(job)
         self._check_environments(todo)
+        missing = [tool for tool in ("sbatch", "srun") if todo and shutil.which(tool) is None]
+        if missing:
+            raise RunnerError(f"--cluster slurm: {' and '.join(missing)} not on PATH (run on a Slurm login node, or "
+                              f"use --cluster local)")
         executor = submitit.SlurmExecutor(folder=self.state_root / "submitit",
                                           python=python or shlex.quote(sys.executable))
         for job in todo:
@@ -330,6 +388,13 @@ class Runner:
                     out[st.state].append(job)
                 return out
             time.sleep(poll_s)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:  # it has just ended
+        pass
 
 
 def slurm_state(job_id: str, folder: Path) -> str:

@@ -57,14 +57,7 @@ def write_state(path: str | os.PathLike, **fields) -> dict:
     return state
 
 
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of a live process (field 22 of /proc/<pid>/stat), None when it does not exist or
-    has exited (a zombie). With the pid it names one process: a reused pid has another start time."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
+process_start = records.process_start  # a live process's start time: with its pid, it names one process
 
 
 def alive(pid: int | None, start: str | None) -> bool:
@@ -139,9 +132,9 @@ class RunCommand(Checkpointable):
                 write_state(self.state_path, state="failed", returncode=127, ended_utc=utc_now(),
                             stderr_tail=message)
                 return {"returncode": 127, "stderr_tail": message}
-            write_state(self.state_path, child_pid=self._process.pid,
-                        child_start=process_start(self._process.pid))
-            try:
+            try:  # from here on an interruption stops run.py too: it never runs on without its worker
+                write_state(self.state_path, child_pid=self._process.pid,
+                            child_start=process_start(self._process.pid))
                 returncode = self._process.wait()
             except BaseException:  # interrupted (Ctrl-C, a cancelled job, a requeue): let run.py checkpoint first
                 self._stop()

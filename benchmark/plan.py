@@ -38,6 +38,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared_data.cli import SEED_MAX
+from shared_data.paths import UnsafePathError, safe_name
 from shared_data.records import BUDGETS, variant_slug
 
 PLAN_DIR = Path(__file__).resolve().parent / "plans"
@@ -138,8 +140,8 @@ def _ints(value, where: str) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, list) or not value or \
-            not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-        raise PlanError(f"{where}: a list of non-negative integers, got {value!r}")
+            not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= SEED_MAX for v in value):
+        raise PlanError(f"{where}: a list of non-negative integers (seeds, at most 2**32 - 1), got {value!r}")
     return value
 
 
@@ -183,6 +185,12 @@ def expand(data: dict, path: Path) -> Plan:
         if cfg["budget"] not in BUDGETS:
             raise PlanError(f"{w}: budget {cfg['budget']!r} not in {BUDGETS}")
         datasets = _strings(cfg.get("datasets"), f"{w} datasets")
+        for key, names in (("datasets", datasets), ("protocol", [cfg["protocol"]])):
+            for name in names:  # they become parts of file names (the job's state file and logs)
+                try:
+                    safe_name(name, f"{w} {key}:")
+                except UnsafePathError as exc:
+                    raise PlanError(str(exc)) from None
         split_seeds = _ints(cfg.get("split_seeds"), f"{w} split_seeds")
         tied = cfg["seeds"] == "split"
         seeds = None if tied else _ints(cfg["seeds"], f"{w} seeds ('split' or a list)")

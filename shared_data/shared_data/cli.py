@@ -1,13 +1,30 @@
-"""The common ``run.py`` flags and the ``python -m shared_data`` command line."""
+"""The common ``run.py`` flags and the ``python -m shared_data`` command line.
+
+Argument types for ``run.py`` flags (each refuses a bad value with argparse's one-line error naming the flag and
+the value):
+
+- ``finite_float``: a number, not ``nan`` or ``inf``;
+- ``positive_int``: an integer >= 1 (counts: jobs, steps, epochs, batch sizes);
+- ``nonneg_int``: an integer >= 0;
+- ``seed``: an integer in [0, 2**32 - 1] (``SEED_MAX``), what numpy and the frameworks accept as a seed;
+- ``plain_name``: a value that becomes part of a file or folder name (a ``--tag``): letters, digits, ``.``,
+  ``_``, ``+``, ``-``, no path separator, not ``..`` (``shared_data.paths.safe_name``).
+
+``seed_list(text, flag)`` reads a comma-separated list of seeds (``--seeds 1,2,3``) with the same bounds and
+raises a ValueError naming the flag. ``add_common_args`` gives ``--seed`` and ``--split-seed`` the ``seed`` type
+and ``--ir`` the ``finite_float`` type.
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
 from . import protocols
 from .fetch import DEFAULT_DATA_ROOT, MIRROR_ENV, DataError
+from .paths import UnsafePathError, safe_name
 from .records import BUDGETS
 from .registry import DATASETS, UnknownDatasetError, canonical_name
 
@@ -52,19 +69,67 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, _raise)
 
 
-def _seed(value: str) -> int:
+SEED_MAX = 2 ** 32 - 1  # numpy's RandomState and the frameworks' seeds take at most 32 bits
+
+
+def finite_float(value: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused, naming the value)."""
     try:
-        seed = int(value)
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _integer(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    number = _integer(value, "a positive integer")
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
+def nonneg_int(value: str) -> int:
+    """argparse type: an integer >= 0."""
+    number = _integer(value, "a non-negative integer")
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {number}")
+    return number
+
+
+def seed(value: str) -> int:
+    """argparse type: a seed, an integer in [0, 2**32 - 1]."""
+    try:
+        number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {value!r}") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {seed}")
-    return seed
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {number}")
+    if number > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"a seed is at most 2**32 - 1 = {SEED_MAX}, got {number}")
+    return number
+
+
+def plain_name(value: str) -> str:
+    """argparse type: a plain file or folder name (see ``shared_data.paths.safe_name``)."""
+    try:
+        return safe_name(value, "name")
+    except UnsafePathError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def seed_list(text: str, flag: str = "--seeds") -> list[int]:
-    """The seeds of a comma-separated flag value (``"1,2,3"``), each a non-negative integer; ValueError naming the
-    flag otherwise (run.py turns it into a one-line error)."""
+    """The seeds of a comma-separated flag value (``"1,2,3"``), each an integer in [0, 2**32 - 1]; ValueError
+    naming the flag otherwise (run.py turns it into a one-line error)."""
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
@@ -73,6 +138,8 @@ def seed_list(text: str, flag: str = "--seeds") -> list[int]:
         raise ValueError(f"{flag} is empty")
     if min(seeds) < 0:
         raise ValueError(f"{flag} takes non-negative integers, got {text!r}")
+    if max(seeds) > SEED_MAX:
+        raise ValueError(f"{flag} takes seeds of at most 2**32 - 1 = {SEED_MAX}, got {max(seeds)}")
     return seeds
 
 
@@ -86,13 +153,13 @@ def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_data
                    help=f"dataset ({', '.join(allowed or DATASETS)}; alias fmnist = fashion)")
     g.add_argument("--imbalance", type=int, default=1, choices=(0, 1),
                    help="1: the protocol's imbalanced profile (default); 0: the balanced full training set")
-    g.add_argument("--ir", type=float, default=None,
+    g.add_argument("--ir", type=finite_float, default=None,
                    help="imbalance ratio n_max/n_min for the exp and step protocols (default 100)")
     g.add_argument("--protocol", default=default_protocol, choices=protocols_allowed,
                    help=f"split protocol (default {default_protocol}); see shared_data/README.md")
-    g.add_argument("--split-seed", type=_seed, default=default_split_seed,
+    g.add_argument("--split-seed", type=seed, default=default_split_seed,
                    help=f"seed that draws the imbalanced split (default {default_split_seed})")
-    g.add_argument("--seed", type=_seed, default=default_seed,
+    g.add_argument("--seed", type=seed, default=default_seed,
                    help=f"training seed: initialisation, noise, batching (default {default_seed})")
     g.add_argument("--budget", default=default_budget, choices=BUDGETS,
                    help="full: the paper's schedule; quick: same model, fewer steps; smoke: seconds, for tests")
@@ -127,7 +194,10 @@ def _cmd_fetch(args) -> int:
 def _cmd_split(args) -> int:
     from .splits import build_split, default_split_dir, write_split
 
-    counts = [int(c) for c in args.counts.split(",")] if args.counts else None
+    try:
+        counts = [int(c) for c in args.counts.split(",")] if args.counts else None
+    except ValueError:
+        raise ValueError(f"--counts takes comma-separated integers, one per class, got {args.counts!r}") from None
     split = build_split(args.dataset, args.protocol, args.split_seed, args.imbalance, args.ir, counts,
                         args.data_root, args.mirror, download=not args.no_download)
     out = Path(args.out) if args.out else default_split_dir(split.split_id, args.data_root)
@@ -153,7 +223,7 @@ def _cmd_publish(args) -> int:
     from .records import publish
 
     for run_dir in args.run_dir:
-        print(f"published {publish(run_dir, args.results, allow_dirty=args.allow_dirty)}")
+        print(f"published {publish(run_dir, args.results, allow_dirty=args.allow_dirty, replace=args.replace)}")
     return 0
 
 
@@ -195,8 +265,9 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import build_report
+    from .report import build_report, check_folders
 
+    check_folders(args.results, args.paper_tables)  # before anything is written
     text = build_report(args.results, args.paper_tables, plot_dir=args.plot_dir, readme=args.write_readme,
                         out_markdown=args.markdown, repo=args.repo)
     print(text)
@@ -223,9 +294,9 @@ def main(argv=None) -> int:
     s = sub.add_parser("split", help="write an imbalanced split (NPZ, GAMO-layout CSV, manifest)")
     s.add_argument("--dataset", required=True, type=_dataset_type(None))
     s.add_argument("--protocol", required=True, choices=protocols.PROTOCOLS)
-    s.add_argument("--split-seed", type=_seed, default=0)
+    s.add_argument("--split-seed", type=seed, default=0)
     s.add_argument("--imbalance", type=int, default=1, choices=(0, 1))
-    s.add_argument("--ir", type=float, default=None, help="imbalance ratio for exp/step (default 100)")
+    s.add_argument("--ir", type=finite_float, default=None, help="imbalance ratio for exp/step (default 100)")
     s.add_argument("--counts", default=None, help="explicit per-class counts, comma-separated, label order")
     s.add_argument("--out", default=None, help="split folder (default <data-root>/splits/<split id>)")
     s.add_argument("--csv", dest="csv", action="store_true", default=None, help="also write CSVs (default: 28x28 only)")
@@ -242,6 +313,8 @@ def main(argv=None) -> int:
     pub.add_argument("--results", default="results")
     pub.add_argument("--allow-dirty", action="store_true",
                      help="publish a run made from uncommitted code (the copy records it)")
+    pub.add_argument("--replace", action="store_true",
+                     help="replace a different result already published for the same run on the same device")
     pub.set_defaults(func=_cmd_publish)
 
     val = sub.add_parser("validate", help="check result.json files, or whole run folders, against the contract")

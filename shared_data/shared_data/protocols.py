@@ -24,6 +24,7 @@ import hashlib
 import numpy as np
 
 PROTOCOLS = ("gamo", "dgc", "exp", "step", "imsic", "dfg")
+IR_PROTOCOLS = ("exp", "step", "dfg")  # the protocols whose profile an imbalance ratio (--ir) sets
 
 GAMO_MAX_TRAIN_POS = 4000  # maxPTrClass: draws only among the first 4000 occurrences of each class
 GAMO_MAX_TEST_POS = 800  # maxPTsClass
@@ -63,6 +64,7 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
     """
     if protocol not in PROTOCOLS:
         raise SplitError(f"unknown protocol {protocol!r}; known protocols: {', '.join(PROTOCOLS)}")
+    _refuse_ignored(protocol, imbalance, ir, counts, minority)
     if protocol == "dfg" and counts is None and imbalance == 1:
         ir, m = dfg_params(spec, ir, minority)
         if y_train is not None:
@@ -78,6 +80,15 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
             raise SplitError(f"{spec.name} has {spec.num_classes} classes, got {len(counts)} counts")
         if min(counts) < 1:
             raise SplitError(f"every class needs at least one training image, got counts {counts}")
+        if spec.train_class_counts:  # what the protocol can draw from each class (checked again on the labels)
+            pools = [min(n, GAMO_MAX_TRAIN_POS) if protocol == "gamo" else n for n in spec.train_class_counts]
+            over = [c for c, (n, pool) in enumerate(zip(counts, pools)) if n > pool]
+            if over:
+                c = over[0]
+                where = f"among the first {GAMO_MAX_TRAIN_POS} of the class (the gamo protocol's pool)" \
+                    if protocol == "gamo" and pools[c] == GAMO_MAX_TRAIN_POS else "in the class"
+                raise SplitError(f"--counts: class {c} asks for {counts[c]} images but only {pools[c]} exist {where} "
+                                 f"of {spec.name}; pass at most {pools[c]}")
         return counts
     if imbalance == 0:
         return None
@@ -101,6 +112,21 @@ def resolve_counts(spec, protocol: str, imbalance: int = 1, ir: float | None = N
     return counts
 
 
+def _refuse_ignored(protocol: str, imbalance: int, ir, counts, minority) -> None:
+    """A parameter the split would not use is refused: it would be recorded, yet the split is the same."""
+    if ir is not None:
+        if counts is not None:
+            raise SplitError(f"--ir {ir:g} is not used with explicit --counts; leave --ir out")
+        if imbalance == 0:
+            raise SplitError(f"--ir {ir:g} is not used with --imbalance 0 (the balanced full training set); "
+                             f"leave --ir out")
+        if protocol not in IR_PROTOCOLS:
+            raise SplitError(f"--ir {ir:g} is not used by the {protocol} protocol (only {', '.join(IR_PROTOCOLS)} "
+                             f"draw by an imbalance ratio); leave --ir out or choose one of those protocols")
+    if minority is not None and (protocol != "dfg" or counts is not None or imbalance == 0):
+        raise SplitError(f"--minority {minority} is used only by the dfg protocol's own profile; leave it out")
+
+
 def _check_available(y: np.ndarray, counts: list[int], limit: int | None, part: str, replacement: bool) -> None:
     for c, n in enumerate(counts):
         have = int(np.sum(y == c))
@@ -108,8 +134,9 @@ def _check_available(y: np.ndarray, counts: list[int], limit: int | None, part: 
         if limit and have < limit:
             raise SplitError(f"{part}: class {c} has {have} images, fewer than the protocol's pool of the first "
                              f"{limit}")
-        if not replacement and n > pool:
-            raise SplitError(f"{part}: class {c} asks for {n} images but only {pool} exist")
+        if n > pool:  # with replacement too: a protocol draws at most its pool's size per class
+            raise SplitError(f"{part}: class {c} asks for {n} images but only {pool} exist"
+                             + (" in the protocol's pool" if replacement else ""))
 
 
 def gamo_indices(y_train: np.ndarray, y_test: np.ndarray, counts: list[int], seed: int):
@@ -181,6 +208,7 @@ def dfg_counts(y_train: np.ndarray, num_classes: int, n_maj: int | None, ir: flo
 
 def dfg_indices(y_train: np.ndarray, counts: list[int]) -> np.ndarray:
     """The first n_c images of each class in file order, grouped by class (the loaders' per-class lists)."""
+    _check_available(y_train, counts, None, "train", replacement=False)
     return np.concatenate([np.flatnonzero(y_train == c)[:n] for c, n in enumerate(counts)])
 
 

@@ -4,6 +4,11 @@ A run folder ``<out>/<method>/<name>/`` holds ``config.json`` (the resolved conf
 line per evaluation), ``predictions.npz``, ``checkpoints/``, plots and, once the run finished,
 ``result.json``. Every file is written atomically (temporary file, fsync, rename), so an interrupted run never
 leaves a half-written record. The same name with another config is refused instead of silently overwritten.
+
+A run folder belongs to one process at a time: ``RunDir.create`` takes its lock (``.run.lock``, holding the
+owner's pid and host), a second process asking for the same folder is refused with the owner's pid, and the lock
+goes when the owner calls ``release()``, leaves a ``with`` block, drops the ``RunDir`` or exits. A lock left by
+a process that no longer exists (killed) is taken over.
 """
 from __future__ import annotations
 
@@ -14,14 +19,17 @@ import math
 import os
 import platform
 import re
+import socket
 import subprocess
 import tempfile
+import weakref
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from .metrics import SCALAR_METRICS
+from .paths import UnsafePathError, inside, safe_name
 
 RESULT_SCHEMA = "shared_data/result/v2"
 BUDGETS = ("full", "quick", "smoke")
@@ -78,6 +86,16 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of a live process (field 22 of /proc/<pid>/stat), None when it does not exist, has
+    exited (a zombie) or there is no /proc. With the pid it names one process: a reused pid has another start."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def remove_orphans(folder: str | os.PathLike, pattern: str = ".*.tmp") -> list[Path]:
@@ -226,47 +244,175 @@ def variant_slug(variant: str) -> str:
 
 def run_name(dataset: str, protocol: str, split_seed: int, seed: int, budget: str, variant: str | None = None,
              tag: str | None = None) -> str:
-    """``<dataset>-<protocol>[-<variant>]-split<s>-seed<t>-<budget>[-<tag>]``: readable and config-derived."""
+    """``<dataset>-<protocol>[-<variant>]-split<s>-seed<t>-<budget>[-<tag>]``: readable and config-derived.
+
+    The name becomes a folder: a tag (or any part) that is not a plain name is a RunError."""
     parts = [dataset, protocol] + ([variant_slug(variant)] if variant else []) + \
         [f"split{split_seed}", f"seed{seed}", budget]
     if tag:
+        _safe(tag, "--tag")
         parts.append(tag)
-    return "-".join(parts)
+    return _safe("-".join(map(str, parts)), "run name")
+
+
+def _safe(value, what: str) -> str:
+    """``paths.safe_name``, as the RunError every run.py turns into its one-line error."""
+    try:
+        return safe_name(value, what)
+    except UnsafePathError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _normalise(cfg: dict) -> dict:
     return json.loads(to_json(cfg))
 
 
+LOCK_NAME = ".run.lock"
+_held_locks: dict[str, int] = {}  # lock file -> how many RunDir objects of this process hold it
+
+
+def _lock_owner(lock: Path) -> dict | None:
+    try:
+        owner = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _owner_alive(owner: dict | None) -> bool:
+    """Whether the process that wrote a lock still runs. One on another host cannot be asked: it counts as alive.
+    An unreadable lock counts as alive too (never taken over on a guess)."""
+    if owner is None:
+        return True
+    if owner.get("host") != socket.gethostname():
+        return True
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return True
+    if not pid_alive(pid):
+        return False
+    start, now = owner.get("start"), process_start(pid)
+    return start is None or now is None or start == now  # another start time: the pid was reused
+
+
+def _acquire_lock(lock: Path, what: Path) -> None:
+    """Take ``lock`` for this process (again, if it holds it already), taking over one of a dead process.
+
+    The lock file is made complete beside it, then hard-linked into place: the link fails when the lock exists,
+    so exactly one process wins, and a reader never sees half a lock."""
+    key = str(lock.parent.resolve() / lock.name)  # one key however the folder was named
+    if key in _held_locks:
+        _held_locks[key] += 1
+        return
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid()),
+          "since": utc_now()}
+    tmp = lock.with_name(f"{lock.name}.{os.getpid()}.tmp")
+    tmp.write_text(to_json(me) + "\n")
+    try:
+        for _ in range(5):
+            try:
+                os.link(tmp, lock)
+                _held_locks[key] = 1
+                return
+            except FileExistsError:
+                pass
+            owner = _lock_owner(lock)
+            if owner is not None and owner.get("pid") == os.getpid() and owner.get("host") == me["host"]:
+                _held_locks[key] = 1  # this process's own lock (a RunDir of it released without unlinking)
+                return
+            if _owner_alive(owner):
+                who = f"pid {owner.get('pid')} on {owner.get('host')}, since {owner.get('since')}" if owner \
+                    else "a process whose lock file is unreadable"
+                raise RunError(f"{what} is in use by another run ({who}); wait for it to end or pass another "
+                               f"--out (if that run is gone, delete {lock})")
+            _take_over(lock, owner)
+        raise RunError(f"{what}: could not take its lock {lock}; try again")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _take_over(lock: Path, stale: dict) -> None:
+    """Remove the lock of a dead process. It is first renamed away (only one taker gets a given file); if what was
+    renamed is not that stale lock (another taker has just made its own), it is put back."""
+    moved = lock.with_name(f"{lock.name}.{os.getpid()}.stale.tmp")
+    try:
+        os.rename(lock, moved)
+    except FileNotFoundError:
+        return
+    if _lock_owner(moved) != stale:
+        try:
+            os.link(moved, lock)
+        except FileExistsError:
+            pass
+    moved.unlink(missing_ok=True)
+
+
+def _release_lock(lock: str) -> None:
+    count = _held_locks.get(lock, 0) - 1
+    if count > 0:
+        _held_locks[lock] = count
+        return
+    _held_locks.pop(lock, None)
+    owner = _lock_owner(Path(lock))
+    if owner is not None and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+        Path(lock).unlink(missing_ok=True)  # a forked child's copy of a RunDir never removes its parent's lock
+
+
 class RunDir:
-    """One run's folder. ``create`` makes it, or reopens it when the config is the same (resume)."""
+    """One run's folder. ``create`` makes it, or reopens it when the config is the same (resume), and holds its
+    lock until ``release()``, the end of a ``with`` block, the object's collection or the process's exit."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._lock = None
 
     @classmethod
     def create(cls, out_root: str | os.PathLike, method: str, name: str, config: dict,
                ignore_keys: tuple[str, ...] = ()) -> "RunDir":
-        """Make ``<out_root>/<method>/<name>``; an existing folder must hold the same config.
+        """Make ``<out_root>/<method>/<name>`` and lock it; an existing folder must hold the same config.
 
-        ``ignore_keys`` lists config keys that may differ between attempts (e.g. a progress-bar switch).
+        ``method`` and ``name`` must be plain names (see :mod:`shared_data.paths`). A folder locked by another
+        live process is a RunError naming that process. ``ignore_keys`` lists config keys that may differ between
+        attempts (e.g. a progress-bar switch).
         """
-        run = cls(Path(out_root) / method / name)
+        run = cls(Path(out_root) / _safe(method, "method") / _safe(name, "run name"))
         new = _normalise(config)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run._take_lock()
         cfg_path = run.path / "config.json"
-        if cfg_path.exists():
-            old = json.loads(cfg_path.read_text())
-            keys = sorted(k for k in set(old) | set(new) if k not in ignore_keys and old.get(k) != new.get(k))
-            if keys:
-                raise RunError(f"{run.path} holds a run with another config (differs in {', '.join(keys)}); "
-                               f"pass another --out or delete that folder")
-        else:
-            atomic_write_json(cfg_path, new)
-        run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        for folder in (run.path, run.checkpoint_dir):  # what a killed earlier attempt left half-written
-            remove_orphans(folder)
-        run.repair_metrics()
+        try:
+            if cfg_path.exists():
+                old = json.loads(cfg_path.read_text())
+                keys = sorted(k for k in set(old) | set(new) if k not in ignore_keys and old.get(k) != new.get(k))
+                if keys:
+                    raise RunError(f"{run.path} holds a run with another config (differs in {', '.join(keys)}); "
+                                   f"pass another --out or delete that folder")
+            else:
+                atomic_write_json(cfg_path, new)
+            run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (run.path, run.checkpoint_dir):  # what a killed earlier attempt left half-written
+                remove_orphans(folder)
+            run.repair_metrics()
+        except BaseException:
+            run.release()
+            raise
         return run
+
+    def _take_lock(self) -> None:
+        lock = self.path / LOCK_NAME
+        _acquire_lock(lock, self.path)
+        self._lock = weakref.finalize(self, _release_lock, str(lock.parent.resolve() / lock.name))
+
+    def release(self) -> None:
+        """Give the folder's lock back (idempotent; also done when the object goes or the process exits)."""
+        if self._lock is not None:
+            self._lock()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -540,7 +686,11 @@ def validate_eval_record(record: dict) -> dict:
 def validate_metrics_log(path: str | os.PathLike) -> list[dict]:
     """Check a ``metrics.jsonl``: one JSON object a line, every evaluation in the shared shape."""
     records = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    text = Path(path).read_text()
+    if text and not text.endswith("\n"):
+        raise ResultValidationError(f"{path}: the last line is torn (no newline: the run was killed while writing "
+                                    f"it); resume the run, which drops it, before using the log")
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -584,41 +734,68 @@ def device_slug(device: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")
 
 
-def _published_device(path: Path) -> str | None:
+def _published(path: Path) -> dict:
     try:
-        return json.loads(path.read_text()).get("device")
-    except (OSError, ValueError, AttributeError):
-        return None
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
-def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results", allow_dirty: bool = False) -> Path:
+def _published_device(path: Path) -> str | None:
+    return _published(path).get("device")
+
+
+def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results", allow_dirty: bool = False,
+            replace: bool = False) -> Path:
     """Copy a finished run's ``result.json`` to ``<results_root>/<method>/<run name>/result.json``.
 
-    A run made from uncommitted code (``git_commit`` ending in ``+dirty``) is refused unless ``allow_dirty``.
-    The run's ``metrics.jsonl`` (its training log) goes beside it (a run without one is refused), so a published
-    number can be traced back through the run that produced it. Both copies are atomic, and the log is copied first:
-    a published ``result.json`` never sits beside a missing or half-written log.
+    The run folder must pass :func:`validate_run_dir` (what ``python -m shared_data validate RUN_DIR`` checks:
+    the result, its predictions, a training log whose every line is whole). A run made from uncommitted code
+    (``git_commit`` ending in ``+dirty``) is refused unless ``allow_dirty``. The run's ``metrics.jsonl`` (its
+    training log) goes beside it (a run without one is refused), so a published number can be traced back through
+    the run that produced it. Both copies are atomic, and the log is copied first: a published ``result.json``
+    never sits beside a missing or half-written log. The method and the run folder's name must be plain names, and
+    the copy lands inside ``results_root``.
 
-    A result replaces an earlier one of the same run name only when both were measured on the same device (a
-    re-run). The same run on another device goes beside it, to ``<run name>--<device slug>/``: numbers from
-    different machines differ in their summation order, so neither may silently take the other's place.
+    The same run on another device goes beside an earlier record, to ``<run name>--<device slug>/``: numbers from
+    different machines differ in their summation order, so neither may silently take the other's place. On the
+    same device, publishing the identical result again changes nothing, and a different result is refused unless
+    ``replace``.
     """
     run = RunDir(run_dir)
     if not run.is_complete():
         raise RunError(f"{run.path} has no result.json yet (the run has not finished)")
-    result = validate_result(run.read_result())
-    if result["git_commit"].endswith("+dirty") and not allow_dirty:
-        raise RunError(f"{run.path} ran on uncommitted code ({result['git_commit']}): a published result must be "
-                       f"reproducible from a commit; commit and re-run, or pass --allow-dirty to publish it anyway")
-    target = Path(results_root) / result["method"] / run.path.name / "result.json"
-    if target.exists() and _published_device(target) != result["device"]:
-        target = target.parent.with_name(f"{run.path.name}--{device_slug(result['device'])}") / "result.json"
-    data = run.result_path.read_bytes()
-    if result["git_commit"].endswith("+dirty"):  # allowed, and said so in the published record
-        data = (to_json(dict(result, published_with_allow_dirty=True)) + "\n").encode()
     if not run.metrics_path.exists():
         raise RunError(f"{run.path} has no metrics.jsonl: a published result goes with the training log that "
                        f"produced it")
+    try:
+        result = validate_run_dir(run.path)
+    except ResultValidationError as exc:
+        where = "" if str(run.path) in str(exc) else f"{run.path}: "
+        raise RunError(f"not published: {where}{exc}") from None
+    if result["git_commit"].endswith("+dirty") and not allow_dirty:
+        raise RunError(f"{run.path} ran on uncommitted code ({result['git_commit']}): a published result must be "
+                       f"reproducible from a commit; commit and re-run, or pass --allow-dirty to publish it anyway")
+    name = _safe(run.path.resolve().name, "run folder name")
+    target = Path(results_root) / _safe(result["method"], "method") / name / "result.json"
+    if target.exists() and _published_device(target) != result["device"]:
+        target = target.parent.with_name(f"{name}--{device_slug(result['device'])}") / "result.json"
+    try:
+        inside(results_root, target.relative_to(results_root), "published record")
+    except UnsafePathError as exc:
+        raise RunError(str(exc)) from None
+    data = run.result_path.read_bytes()
+    if result["git_commit"].endswith("+dirty"):  # allowed, and said so in the published record
+        data = (to_json(dict(result, published_with_allow_dirty=True)) + "\n").encode()
+    if target.exists():
+        if target.read_bytes() == data:
+            return target  # already published: nothing to do
+        if not replace:
+            old = _published(target)
+            raise RunError(f"{target} already holds another result of this run on this device (created "
+                           f"{old.get('created_utc')}, commit {old.get('git_commit')}); pass --replace to replace "
+                           f"it (python -m shared_data publish {run.path} --replace)")
     atomic_write_bytes(target.parent / run.metrics_path.name, run.metrics_path.read_bytes())
     atomic_write_bytes(target, data)
     return target

@@ -86,18 +86,50 @@ def load_results(root: str | Path) -> pd.DataFrame:
     return results_frame(rows)
 
 
+PAPER_COLUMNS = ("source", "table", "dataset", "protocol", "method", "metric", "value", "std")
+
+
+class ReportError(ValueError):
+    """An input of the report that is missing or unreadable; the message names it and says what to do."""
+
+
+def check_folders(results_root=None, paper_folder=None) -> None:
+    """Refuse a results or paper-tables folder that does not exist (a misspelt path would otherwise give an
+    empty report, or one without any paper value, and a README regenerated from it would lose its tables)."""
+    for flag, folder, holds in (("--results", results_root, "<method>/<run>/result.json"),
+                                ("--paper-tables", paper_folder, "the papers' tables as CSV files")):
+        if folder is not None and not Path(folder).is_dir():
+            raise ReportError(f"{flag} {folder}: no such folder (it should hold {holds}); check the path")
+
+
+def _read_paper_table(p: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(p)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        raise ReportError(f"{p}: not a readable CSV table ({exc.__class__.__name__}: {exc})") from None
+    missing = [c for c in PAPER_COLUMNS if c not in df.columns]
+    if missing:
+        raise ReportError(f"{p}: a paper table needs the columns {', '.join(PAPER_COLUMNS)}; missing "
+                          f"{', '.join(missing)}")
+    for column in ("value", "std"):
+        try:
+            df[column] = pd.to_numeric(df[column])
+        except (ValueError, TypeError):
+            raise ReportError(f"{p}: column {column} holds something that is not a number") from None
+    return df
+
+
 def load_paper_tables(folder: str | Path) -> pd.DataFrame:
     """Every published cell, one row each; a table published in percent is scaled to fractions."""
     frames = []
     for p in sorted(Path(folder).glob("*.csv")):
-        df = pd.read_csv(p)
+        df = _read_paper_table(p)
         if df["value"].max() > 1.5:  # percentages
             df["value"] = df["value"] / 100.0
             df["std"] = df["std"] / 100.0
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["source", "table", "method", "dataset", "protocol", "metric", "value", "std",
-                                     "key"])
+        return pd.DataFrame(columns=list(PAPER_COLUMNS) + ["key"])
     df = pd.concat(frames, ignore_index=True)
     df["key"] = df["metric"].map(PAPER_METRICS)
     return df[df["key"].notna()]

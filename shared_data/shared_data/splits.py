@@ -22,6 +22,7 @@ import numpy as np
 
 from . import protocols
 from .fetch import DataError, DEFAULT_DATA_ROOT
+from .paths import UnsafePathError, inside, safe_name
 from .records import remove_orphans
 from .readers import load_dataset
 from .registry import canonical_name, get
@@ -228,7 +229,7 @@ def load_split(path: str | os.PathLike, verify: bool = True) -> Split:
     """Read a split folder; with ``verify`` the content hash is recomputed and must match the manifest."""
     path = Path(path)
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = _read_manifest(path)
         with np.load(path / "train.npz") as tr, np.load(path / "test.npz") as te:
             arrays = {"x_train": tr["x"], "y_train": tr["y"], "idx_train": tr["index"],
                       "x_test": te["x"], "y_test": te["y"], "idx_test": te["index"]}
@@ -245,21 +246,79 @@ def load_split(path: str | os.PathLike, verify: bool = True) -> Split:
             if found != manifest.get(f"{part}_counts"):
                 raise DataError(f"{path}: {part} labels count {found} per class, the manifest says "
                                 f"{manifest.get(f'{part}_counts')}; delete the folder to have it written again")
+        problems = identity_problems(manifest, arrays)
+        if problems:
+            raise DataError(f"{path}: the manifest does not describe the split it holds ({'; '.join(problems)}); "
+                            f"delete the folder to have it written again")
     return Split(manifest["dataset"], manifest["protocol"], manifest["split_seed"], **arrays, manifest=manifest,
                  path=path)
 
 
+def _read_manifest(path: Path) -> dict:
+    manifest = json.loads((path / "manifest.json").read_text())
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest.json holds a JSON {type(manifest).__name__}, not an object")
+    return manifest
+
+
+def identity_problems(manifest: dict, arrays: dict[str, np.ndarray]) -> list[str]:
+    """What the manifest says about the split that the arrays contradict: its id (derived again from the dataset,
+    protocol, seed, imbalance, ratio, explicit counts and test subset it records), its sizes, its imbalance ratio
+    and its test subset. Empty when the manifest describes these arrays."""
+    problems = []
+    try:
+        spec = get(manifest["dataset"])
+        train_counts, test_counts = list(manifest["train_counts"]), list(manifest["test_counts"])
+        per_class = manifest.get("test_per_class")
+        expected_id = protocols.split_id(
+            manifest["dataset"], manifest["protocol"], manifest["split_seed"], manifest["imbalance"],
+            manifest["ir_requested"], train_counts if manifest["explicit_counts"] else None,
+            (manifest.get("dfg") or {}).get("minority")) + (f"-test{per_class}" if per_class else "")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return [f"identity field missing or malformed ({exc.__class__.__name__}: {exc})"]
+    if manifest.get("split_id") != expected_id:
+        problems.append(f"split_id {manifest.get('split_id')!r}, its fields give {expected_id!r}")
+    if manifest.get("classes") != list(spec.classes):
+        problems.append(f"classes are not {spec.name}'s")
+    shape = list(arrays["x_train"].shape[1:])
+    if manifest.get("image_shape") != shape:
+        problems.append(f"image_shape {manifest.get('image_shape')} but the images are {shape}")
+    for part in ("train", "test"):
+        n, unique = len(arrays[f"y_{part}"]), len(np.unique(arrays[f"idx_{part}"]))
+        if manifest.get(f"n_{part}") != n:
+            problems.append(f"n_{part} {manifest.get(f'n_{part}')} but {n} images")
+        if manifest.get(f"unique_{part}_images") != unique:
+            problems.append(f"unique_{part}_images {manifest.get(f'unique_{part}_images')} but {unique}")
+    ratio = max(train_counts) / max(1, min(train_counts)) if train_counts else None
+    recorded = manifest.get("imbalance_ratio")
+    if ratio is None or not isinstance(recorded, (int, float)) or abs(recorded - ratio) > 1e-9 * ratio:
+        problems.append(f"imbalance_ratio {recorded!r}, the counts give {ratio!r}")
+    if per_class is not None:
+        if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
+            problems.append(f"test_per_class {per_class!r} is not a count >= 1")
+        elif max(test_counts, default=0) > per_class:
+            problems.append(f"test_per_class {per_class} but a class has {max(test_counts)} test images")
+    return problems
+
+
 def verify_files(path: str | os.PathLike) -> Split:
     """Check every file of a split folder against the sha256 its manifest records, then the arrays against the
-    manifest's content hash and per-class counts (what ``python -m shared_data verify`` runs)."""
+    manifest's content hash, per-class counts and identity fields (what ``python -m shared_data verify`` runs).
+    Every file the manifest names must be a plain name inside the folder."""
     path = Path(path)
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = _read_manifest(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: no readable manifest.json ({exc})") from exc
     files = manifest.get("files")
-    if not files:
-        raise DataError(f"{path}/manifest.json lists no files with their sha256")
+    if not files or not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
+        raise DataError(f"{path}/manifest.json lists no files with their sha256 (a JSON object of name: digest)")
+    for name in files:
+        try:
+            inside(path, safe_name(name, "a file named in manifest.json"), "a file named in manifest.json")
+        except UnsafePathError as exc:
+            raise DataError(f"{path}: {exc}; the manifest is not this project's, delete the folder to have it "
+                            f"written again") from None
     for name, digest in sorted(files.items()):
         try:
             data = (path / name).read_bytes()
@@ -289,7 +348,8 @@ def test_subset(split: Split, per_class: int) -> Split:
     arrays = dict(split.arrays(), x_test=split.x_test[keep], y_test=split.y_test[keep], idx_test=split.idx_test[keep])
     manifest = dict(split.manifest, split_id=f"{split.split_id}-test{per_class}", test_per_class=per_class,
                     full_split_hash=split.split_hash, content_hash=content_hash(arrays), n_test=int(len(keep)),
-                    test_counts=_class_counts(arrays["y_test"], split.num_classes))
+                    test_counts=_class_counts(arrays["y_test"], split.num_classes),
+                    unique_test_images=int(len(np.unique(arrays["idx_test"]))))
     return Split(split.dataset, split.protocol, split.split_seed, **arrays, manifest=manifest, path=split.path)
 
 

@@ -27,6 +27,15 @@ def _result(**over):
     return r
 
 
+def _finish(run, result):
+    """A finished run folder as a method leaves it: result, predictions that give its metrics, an evaluation line."""
+    pred = [0, 0, 1, 2, 2, 2]
+    run.write_result(result)
+    run.save_predictions(y_true=np.array([0, 0, 1, 1, 2, 2]), y_pred=np.array(pred), scores=np.eye(3)[pred])
+    run.log_eval("test", result["metrics"], step=1)
+    return result
+
+
 def test_result_round_trip_and_validation(tmp_path):
     run = records.RunDir.create(tmp_path, "toy", "toy-dgc-split0-seed1-smoke", {"lr": 0.1})
     r = _result()
@@ -125,8 +134,7 @@ def test_publish_copies_only_finished_runs(tmp_path):
     run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
     with pytest.raises(records.RunError, match="has not finished"):
         records.publish(run.path, tmp_path / "results")
-    run.write_result(_result())
-    run.log_metrics({"step": 1, "acsa": 0.5})
+    _finish(run, _result())
     target = records.publish(run.path, tmp_path / "results")
     assert target == tmp_path / "results" / "toy" / "r1" / "result.json"
     assert json.loads(target.read_text()) == run.read_result()
@@ -145,16 +153,13 @@ def test_publish_refuses_a_run_without_its_training_log(tmp_path):
 def test_publish_never_replaces_a_result_from_another_device(tmp_path):
     results = tmp_path / "results"
     first = records.RunDir.create(tmp_path / "a", "toy", "r1", {})
-    first.write_result(_result(device="cpu: AMD EPYC (2 cores)"))
-    first.log_metrics({"step": 1})
+    _finish(first, _result(device="cpu: AMD EPYC (2 cores)"))
     assert records.publish(first.path, results) == results / "toy" / "r1" / "result.json"
     again = records.RunDir.create(tmp_path / "b", "toy", "r1", {})
-    again.write_result(_result(device="cpu: AMD EPYC (2 cores)", wall_time_s=2.5))
-    again.log_metrics({"step": 1})
-    assert records.publish(again.path, results) == results / "toy" / "r1" / "result.json"  # a re-run replaces
+    _finish(again, _result(device="cpu: AMD EPYC (2 cores)", wall_time_s=2.5))
+    assert records.publish(again.path, results, replace=True) == results / "toy" / "r1" / "result.json"  # a re-run
     other = records.RunDir.create(tmp_path / "c", "toy", "r1", {})
-    other.write_result(_result(device="cpu: Intel(R) Xeon(R) Processor (2 cores)", wall_time_s=3.5))
-    other.log_metrics({"step": 1})
+    _finish(other, _result(device="cpu: Intel(R) Xeon(R) Processor (2 cores)", wall_time_s=3.5))
     target = records.publish(other.path, results)
     assert target == results / "toy" / "r1--cpu-intel-r-xeon-r-processor-2-cores" / "result.json"
     assert json.loads(target.read_text())["wall_time_s"] == 3.5
@@ -171,8 +176,7 @@ def test_run_name_is_config_derived():
 
 def test_publish_refuses_a_run_from_uncommitted_code_unless_allowed(tmp_path):
     run = records.RunDir.create(tmp_path / "runs", "toy", "r1", {})
-    run.write_result(dict(_result(), git_commit="a" * 40 + "+dirty"))
-    run.log_metrics({"step": 1})
+    _finish(run, dict(_result(), git_commit="a" * 40 + "+dirty"))
     with pytest.raises(records.RunError, match="uncommitted code"):
         records.publish(run.path, tmp_path / "results")
     assert not (tmp_path / "results").exists()
