@@ -32,32 +32,19 @@ from fixes import FIXES, variant_of  # noqa: E402
 DATASETS = ("mnist", "fashion", "svhn", "cifar10")
 
 
-def finite_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"a finite number, got {value!r}")
-    return x
+class OneLineParser(argparse.ArgumentParser):
+    """Bad command lines end with one line on stderr (and exit code 2), not the usage block."""
 
-
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"a positive integer, got {value!r}")
-    return n
+    def error(self, message):
+        self.exit(2, f"error: {message} (python run.py --help lists the flags)\n")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_common_args(p, datasets=DATASETS, default_dataset="mnist", default_protocol="dgc",
                         default_split_seed=1, default_seed=1, default_budget="full")
     o = p.add_argument_group("CaLeG's own flags")
-    o.add_argument("--aug-rate", type=finite_float, default=1.0,
+    o.add_argument("--aug-rate", type=cli.finite_float, default=1.0,
                    help="r: ceil(batch x r) generated codes per batch, split by class shortfall; r <= 0 trains the "
                         "no-augmentation variant (caleg_noaug.py). Default 1.0")
     o.add_argument("--seeds", default=None,
@@ -69,9 +56,14 @@ def parse_args(argv=None):
     x.add_argument("--grid", default=None, metavar="FILE",
                    help="run every line of FILE (extra flags; '-' for none; '#' starts a comment) one after "
                         "another, each with the other flags of this command, e.g. fix_grid.txt")
-    x.add_argument("--stop-after-epoch", type=positive_int, default=None,
+    x.add_argument("--stop-after-epoch", type=cli.positive_int, default=None,
                    help="stop (as if interrupted) once this many epochs are checkpointed; re-run to resume")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for f in FIXES:  # the fixes table's number flags are plain floats: nan and inf are refused here
+        value = getattr(args, f.key)
+        if isinstance(value, float) and not math.isfinite(value):
+            p.error(f"argument {f.option}: expected a finite number, got '{value}'")
+    return args
 
 
 def seed_list(args):

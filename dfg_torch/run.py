@@ -11,6 +11,7 @@ Stages run in one run folder, each resuming from the previous one's files. Faith
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def parse_args(argv=None):
     cli.add_common_args(p, datasets=DATASETS, default_dataset="fashion", default_protocol="dfg",
                         default_split_seed=0, default_seed=0, default_budget="full", protocols_allowed=("dfg",))
     o = p.add_argument_group("DFG's own flags")
-    o.add_argument("--minority", type=int, default=None, help="number of minority classes (default 8)")
+    o.add_argument("--minority", type=cli.nonneg_int, default=None, help="number of minority classes (default 8)")
     o.add_argument("--model", choices=MODELS, default="dfg",
                    help="dfg, or a baseline of the paper's table on the same split and source (default dfg)")
     o.add_argument("--stage", choices=STAGES, default="all", help="run one stage (default: all that are missing)")
@@ -68,7 +69,7 @@ def parse_args(argv=None):
     o.add_argument("--source-checkpoint", default=None,
                    help="a LeNet-5 state dict with 10 outputs (e.g. trained on EMNIST digits) instead of training one")
     o.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    o.add_argument("--threads", type=int, default=1,
+    o.add_argument("--threads", type=cli.positive_int, default=1,
                    help="torch CPU threads (default 1: the layers are small, and on a shared 2-core machine two "
                         "threads measured 6x slower than one; see README 'Speed')")
     variants.add_arguments(p, FIXES, title="fixes (all off = the released code's behaviour; README 'Fix flags')")
@@ -76,9 +77,14 @@ def parse_args(argv=None):
     x.add_argument("--split-seeds", default=None,
                    help="comma-separated split seeds, e.g. 0,1,2: one run folder each (overrides --split-seed)")
     x.add_argument("--no-progress", action="store_true", help="accepted for the common contract (no bars here)")
-    x.add_argument("--stop-after", type=int, default=None,
+    x.add_argument("--stop-after", type=cli.positive_int, default=None,
                    help="stop (as if interrupted) at the first checkpoint at or after this step; re-run to resume")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for f in FIXES:  # the fixes table's number flags are plain floats: nan and inf are refused here
+        value = getattr(args, f.key)
+        if isinstance(value, float) and not math.isfinite(value):
+            p.error(f"argument {f.option}: expected a finite number, got '{value}'")
+    return args
 
 
 def pick_device(name: str):

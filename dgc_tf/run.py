@@ -30,29 +30,37 @@ from fixes import FIXES, PAPER_METHOD, variant_of  # noqa: E402
 METHOD = "dgc"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad command lines end with one line on stderr (and exit code 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (python run.py --help lists the flags)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_common_args(p, datasets=DATASETS, default_dataset="mnist", default_protocol="dgc",
                         default_split_seed=1, default_seed=0)
     o = p.add_argument_group("the original's flags")
     o.add_argument("--exp", default=None, help="alias of --dataset (the original's name for it)")
     h = p.add_argument_group("hyper-parameters (default: the dataset's config, see configs/)")
-    h.add_argument("--epochs", type=int, default=None, help="epoch_num (MNIST 50; the paper's Fig. 4 uses 100 "
-                                                          "for Fashion-MNIST)")
-    h.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=None,
+    h.add_argument("--epochs", type=cli.positive_int, default=None,
+                   help="epoch_num (MNIST 50; the paper's Fig. 4 uses 100 for Fashion-MNIST)")
+    h.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=cli.finite_float, default=None,
                    help="lambda (code: 1; paper: {1, 10})")
-    h.add_argument("--zdim", type=int, default=None, help="latent size k (code: 64; paper CelebA: 128)")
-    h.add_argument("--aug-rate", type=float, default=None, help="latent oversampling rate r (0.6)")
-    h.add_argument("--sampling-size", type=int, default=None, help="S, samples per class at prediction (10)")
-    h.add_argument("--test-subset", type=int, default=None,
+    h.add_argument("--zdim", type=cli.positive_int, default=None, help="latent size k (code: 64; paper CelebA: 128)")
+    h.add_argument("--aug-rate", type=cli.finite_float, default=None, help="latent oversampling rate r (0.6)")
+    h.add_argument("--sampling-size", type=cli.positive_int, default=None,
+                   help="S, samples per class at prediction (10)")
+    h.add_argument("--test-subset", type=cli.positive_int, default=None,
                    help="evaluate on the first N test images of each class in the official order (default: the "
                         "budget's choice; the split records it)")
-    h.add_argument("--lr", type=float, default=None, help="base learning rate")
-    h.add_argument("--batch-size", type=int, default=None, help="training batch size")
+    h.add_argument("--lr", type=cli.finite_float, default=None, help="base learning rate")
+    h.add_argument("--batch-size", type=cli.positive_int, default=None, help="training batch size")
     variants.add_arguments(p, FIXES, title="fixes of the released code (opt-in; default = faithful, see README)")
     r = p.add_argument_group("running")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
-    r.add_argument("--interrupt-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    r.add_argument("--interrupt-after-epoch", type=cli.positive_int, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -154,7 +162,7 @@ def finish(run, args, cfg, split, identity, variant, done, rec, device, t0) -> i
     from dgc import train
 
     epoch = int(rec["epoch"])
-    with np.load(train.prediction_path(run, epoch)) as f:
+    with np.load(train.prediction_path(run, epoch), allow_pickle=False) as f:
         preds = {k: f[k] for k in f.files}
     run.save_predictions(**preds)
     m, d = train.evaluation_metrics(preds, split.train_counts)

@@ -18,15 +18,30 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import gamo  # noqa: E402,F401  (sets KERAS_BACKEND / TF log level before Keras is imported)
-from shared_data import cli, variants  # noqa: E402
+from shared_data import cli, paths, variants  # noqa: E402
 
 from fixes import FIXES, paper_method_of, variant_of  # noqa: E402
 
 DATASETS = ("mnist", "fashion", "cifar10", "svhn")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad command lines end with one line on stderr (and exit code 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (python run.py --help lists the flags)\n")
+
+
+def plain_name(value: str) -> str:
+    """argparse type of a value that becomes part of a folder name: a plain name, no path."""
+    try:
+        return paths.safe_name(value, "value")
+    except paths.UnsafePathError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_common_args(p, datasets=DATASETS, default_protocol="gamo", default_split_seed=0)
     g = p.add_argument_group("GAMO")
     g.add_argument("--model", choices=("gamo", "baseline"), default="gamo",
@@ -35,19 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--stage", choices=("gamo", "gamo2pix"), default="gamo",
                    help="gamo: train and score (default); gamo2pix: per-class decoders from generated features "
                         "to images for a finished conv-variant run (Fashion-MNIST), and its sample grid")
-    g.add_argument("--max-step", type=int, default=None,
+    g.add_argument("--max-step", type=cli.positive_int, default=None,
                    help="override the budget's max_step (GAMO counts 2 steps per iteration: 50000 = 25,000 its)")
-    g.add_argument("--eval-every", type=int, default=None, help="evaluation period in steps (default 500)")
-    g.add_argument("--save-every", type=int, default=None, help="checkpoint period in steps (default 5000)")
-    g.add_argument("--gamo2pix-steps", type=int, default=None, help="GAMO2pix steps per minority class")
+    g.add_argument("--eval-every", type=cli.positive_int, default=None, help="evaluation period in steps (default 500)")
+    g.add_argument("--save-every", type=cli.positive_int, default=None,
+                   help="checkpoint period in steps (default 5000)")
+    g.add_argument("--gamo2pix-steps", type=cli.positive_int, default=None, help="GAMO2pix steps per minority class")
     variants.add_arguments(p, FIXES, title="opt-in corrections (default: the released code, see fixes.py)")
     o = p.add_argument_group("port settings (no effect on the maths)")
     o.add_argument("--no-xla", dest="xla", action="store_false", default=None,
                    help="compile the game without XLA (TensorFlow backend; about 3x slower on CPU)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
-    o.add_argument("--stop-after", type=int, default=None,
+    o.add_argument("--stop-after", type=cli.positive_int, default=None,
                    help="stop after the first checkpoint at or past this many iterations (resume later)")
-    o.add_argument("--tag", default=None, help="suffix of the run folder name")
+    o.add_argument("--tag", type=plain_name, default=None,
+                   help="suffix of the run folder name (letters, digits, '.', '_', '+', '-')")
     return p
 
 

@@ -13,6 +13,8 @@ documented correction on (README.md).
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import sys
 from pathlib import Path
 
@@ -54,17 +56,25 @@ def parse_args(argv=None):
     o.add_argument("--category-map", choices=("auto", "hardcoded"), default="auto",
                    help="auto: Hungarian matching of a real-data classifier over generated images; hardcoded: "
                         "the authors' table for their shipped checkpoints")
-    o.add_argument("--lambda-con", type=float, default=None, help="structure-loss weight (default 0.15)")
-    o.add_argument("--code-dim", type=int, default=None, help="continuous codes (default: MNIST 4, Fashion 3)")
+    o.add_argument("--lambda-con", type=cli.finite_float, default=None,
+                   help="structure-loss weight (default 0.15)")
+    o.add_argument("--code-dim", type=cli.positive_int, default=None,
+                   help="continuous codes (default: MNIST 4, Fashion 3)")
     o.add_argument("--seeds", default=None,
                    help="comma-separated seeds: one run per seed s with split seed = training seed = s")
     x = p.add_argument_group("run control")
     x.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when present, else the CPU")
-    x.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    x.add_argument("--threads", type=cli.positive_int, default=None,
+                   help="torch.set_num_threads (default: torch's choice)")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
     variants.add_arguments(p, FIXES)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for f in FIXES:  # the fixes table's number flags are plain floats: nan and inf are refused here
+        value = getattr(args, f.key)
+        if isinstance(value, float) and not math.isfinite(value):
+            p.error(f"argument {f.option}: expected a finite number, got '{value}'")
+    return args
 
 
 def seed_list(args):
@@ -157,15 +167,20 @@ def run_one(args, split_seed: int, seed: int, device, device_text: str) -> dict 
     todo = (["cnn"] if args.model == "baseline" else ["gan", "map", "synth", "cnn"]) if args.stage == "all" \
         else [args.stage]
     result = None
-    for stage in todo:
-        if stage == "gan":
-            r.gan()
-        elif stage == "map":
-            r.category_map()
-        elif stage == "synth":
-            r.synth()
-        else:
-            result = r.cnn()
+    try:
+        for stage in todo:
+            if stage == "gan":
+                r.gan()
+            elif stage == "map":
+                r.category_map()
+            elif stage == "synth":
+                r.synth()
+            else:
+                result = r.cnn()
+    except OSError as exc:
+        if not exc.filename:  # a write that failed for want of room names no file: name the run folder
+            exc.filename = str(run.path)
+        raise
     if result is not None:
         print(f"{run.path}  [{result['variant']}] epoch {result['extra']['reported_epoch']}: "
               f"{summary_line(result['metrics'])}")
@@ -176,10 +191,21 @@ def run_one(args, split_seed: int, seed: int, device, device_text: str) -> dict 
     return result
 
 
+def write_error_line(exc: OSError) -> str:
+    """``cli.os_error_line``, saying what to do when a write failed for want of room (disk full, quota, file-size
+    limit): the checkpoint written before it is intact."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return (f"error: {where}{exc.strerror}; free disk space (or raise the file-size limit), then re-run the "
+                f"same command to resume from the last checkpoint")
+    return cli.os_error_line(exc)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from imsic.io import StageError
 
+    cli.sigterm_as_interrupt()  # a stop by a scheduler or `kill` ends like Ctrl-C: with the resume hint
     try:
         seeds = seed_list(args)
         get_config(args.dataset, args.budget)  # fails before torch is imported when the config is unknown
@@ -197,8 +223,8 @@ def main(argv=None) -> int:
     except (StageError, DataError, SplitError, UnknownDatasetError, records.RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a folder that is missing, not writable, or under a file
-        print(cli.os_error_line(exc), file=sys.stderr)
+    except OSError as exc:  # a folder that is missing, not writable, or under a file; a disk that is full
+        print(write_error_line(exc), file=sys.stderr)
         return 2
 
 

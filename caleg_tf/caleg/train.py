@@ -297,8 +297,13 @@ class Trainer:
     def _load_fit(self, epoch):
         if epoch is None:
             return None
-        with np.load(self.run.path / "refits" / f"epoch{epoch:03d}.npz") as f:
-            return {"epoch": epoch, "means": f["means"], "covs": f["covariances"], "counts": f["pool_counts"]}
+        path = self.run.path / "refits" / f"epoch{epoch:03d}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {"epoch": epoch, "means": f["means"], "covs": f["covariances"], "counts": f["pool_counts"]}
+        except Exception as exc:  # missing, truncated (BadZipFile, EOFError), a key or dtype it should not hold
+            raise records.RunError(f"{path}: unreadable class-Gaussian fit of the checkpoint ({type(exc).__name__});"
+                                   f" delete {self.run.checkpoint_dir} to restart the run") from exc
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _checkpoint(self, epoch: int, elapsed: float):
@@ -354,7 +359,7 @@ class Trainer:
                 raise ValueError(f"report_epoch {cfg['report_epoch']} is outside 1..{len(train_log)}")
         else:
             chosen, how = train_log[-1]["epoch"], "last epoch (faithful)"
-        with np.load(self.run.path / "epochs" / f"epoch{chosen:03d}.npz") as f:
+        with np.load(self.run.path / "epochs" / f"epoch{chosen:03d}.npz", allow_pickle=False) as f:
             pred, logits = f["y_pred"].astype(np.int64), f["logits"]
         probs = softmax(logits)  # the original's hdf5 `probability` held C's raw logits; both are kept
         m = sd_metrics.compute(self.y_test, pred, scores=probs, train_counts=self.split.train_counts,

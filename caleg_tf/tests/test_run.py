@@ -244,6 +244,75 @@ def test_bad_input_gives_one_line_errors(tmp_path):
     assert not (tmp_path / "caleg").exists()
 
 
+@pytest.mark.parametrize("flag, value", [
+    ("--cov-ridge", "nan"), ("--cov-ridge", "inf"), ("--val-fraction", "-inf"), ("--aug-rate", "nan"),
+    ("--stop-after-epoch", "-1"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)), ("--ir", "inf"),
+])
+def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
+    import run as run_py
+
+    with pytest.raises(SystemExit) as exc:
+        run_py.parse_args([f"{flag}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: argument {flag}") and value in err, err
+
+
+@pytest.mark.parametrize("flags", [["--seed", str(2 ** 32)], ["--seeds", f"1,{2 ** 32}"],
+                                   ["--split-seed", str(2 ** 40)]])
+def test_a_seed_beyond_32_bits_is_one_line_and_leaves_no_run_folder(tmp_path, flags):
+    p = subprocess.run([sys.executable, str(ROOT / "run.py"), *SMOKE, "--out", str(tmp_path / "out"), "--data-root",
+                        str(tmp_path / "data"), *flags], capture_output=True, text=True, timeout=600)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), p.stderr[-3000:]
+    assert flags[0] in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@needs_mnist
+def test_a_truncated_checkpoint_or_refit_is_a_one_line_error_that_names_it(tmp_path, data_root):
+    import shutil
+
+    cmd = [sys.executable, str(ROOT / "run.py"), *SMOKE, "--out", str(tmp_path / "out"), "--data-root", data_root]
+    assert subprocess.run(cmd + ["--stop-after-epoch", "1"], capture_output=True, timeout=600).returncode == 3
+    run = only_run(tmp_path / "out")
+    shutil.copytree(run, tmp_path / "saved")
+    data = run / "checkpoints" / "caleg-0.data-00000-of-00001"
+    refit = run / "refits" / "epoch000.npz"
+    for damaged, needle in ((data, str(run / "checkpoints" / "caleg-0")), (refit, str(refit))):
+        with open(damaged, "r+b") as f:
+            f.truncate(damaged.stat().st_size // 2)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-3000:]
+        last = p.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and needle in last and f"delete {run / 'checkpoints'}" in last, last
+        assert not (run / "result.json").exists()
+        shutil.rmtree(run)
+        shutil.copytree(tmp_path / "saved", run)
+
+
+def test_a_refit_file_holding_a_pickle_is_refused_without_running_it(tmp_path):
+    from types import SimpleNamespace
+
+    from caleg.train import Trainer
+    from shared_data import records
+
+    marker = tmp_path / "pickle-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "refits").mkdir()
+    np.savez(tmp_path / "refits" / "epoch000.npz", means=np.array([Payload()], dtype=object),
+             covariances=np.zeros(1), pool_counts=np.zeros(1))
+    trainer = Trainer.__new__(Trainer)
+    trainer.run = SimpleNamespace(path=tmp_path, checkpoint_dir=tmp_path / "checkpoints")
+    with pytest.raises(records.RunError, match="epoch000.npz: unreadable"):
+        trainer._load_fit(0)
+    assert not marker.exists()
+
+
 @needs_mnist
 @pytest.mark.parametrize("flags, message", [
     (["--report-epoch", "3"], "error: --report-epoch 3 is outside 1..2 (the epochs of this budget)"),

@@ -61,6 +61,27 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(data_root, tmp_path,
     assert not (out / "dfg").exists()
 
 
+@pytest.mark.parametrize("flag, value", [
+    ("--threads", "0"), ("--threads", "-1"), ("--stop-after", "0"), ("--minority", "-1"), ("--leaky-slope", "nan"),
+    ("--leaky-slope", "inf"), ("--val-fraction", "nan"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)),
+    ("--ir", "nan"),
+])
+def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        dfg_run.parse_args([f"{flag}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: argument {flag}") and value in err, err
+
+
+def test_split_seeds_beyond_32_bits_are_one_line_and_write_nothing(data_root, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert dfg_run.main(_args(data_root, out, "--split-seeds", f"0,{2 ** 32}")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: --split-seeds"), err
+    assert not out.exists()
+
+
 def test_an_out_folder_under_a_file_is_a_one_line_error(data_root, tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")

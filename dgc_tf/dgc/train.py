@@ -150,9 +150,9 @@ class Trainer:
         ckpt = self.ckpt_dir / state["checkpoint"]
         try:
             self.saver.restore(self.sess, str(ckpt))
-        except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as exc:
-            raise RuntimeError(f"cannot restore {ckpt} ({type(exc).__name__}); delete {self.run.path} to start "
-                               f"again") from None
+        except (tf.errors.OpError, ValueError) as exc:  # missing, truncated (OutOfRange) or corrupt (DataLoss)
+            raise RuntimeError(f"cannot restore checkpoint {ckpt} ({type(exc).__name__}: missing, truncated or "
+                               f"corrupt); delete {self.run.path} to start again") from None
         self.state = state
         done = state["epochs_done"]
         # training and evaluation records after the checkpoint are redone

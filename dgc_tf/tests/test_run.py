@@ -215,7 +215,7 @@ def test_bad_input_one_line(tmp_path, data_root):
     # a bad value, a split that leaves a class empty: one line, and no run folder
     line = one_line_error(run_py("--budget", "smoke", "--epochs", "0", "--out", str(out), "--data-root",
                                  str(data_root)))
-    assert line.startswith("error: epoch_num")
+    assert line.startswith("error: argument --epochs: ") and "positive integer" in line
     line = one_line_error(run_py("--budget", "smoke", "--protocol", "exp", "--ir", "1e9", "--out", str(out),
                                  "--data-root", str(data_root)))
     assert "empty" in line
@@ -227,6 +227,65 @@ def test_bad_input_one_line(tmp_path, data_root):
     line = one_line_error(run_py("--budget", "smoke", "--out", str(out), "--data-root", str(data_root)))
     assert "another config" in line
     assert json.loads((run / "config.json").read_text()) == {"dataset": "mnist", "lr": 1.0}
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--lr", "nan"), ("--lr", "inf"), ("--lambda", "nan"), ("--aug-rate", "-inf"), ("--epochs", "-1"),
+    ("--zdim", "0"), ("--sampling-size", "0"), ("--test-subset", "0"), ("--batch-size", "0"),
+    ("--interrupt-after-epoch", "0"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)), ("--ir", "nan"),
+])
+def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
+    import run
+
+    with pytest.raises(SystemExit) as exc:
+        run.build_parser().parse_args([f"{flag}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: argument {flag}") and value in err, err
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "nan"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 63))])
+def test_a_refused_value_leaves_no_run_folder(tmp_path, data_root, flag, value):
+    out = tmp_path / "runs"
+    line = one_line_error(run_py(*COMMON, flag, value, "--out", str(out), "--data-root", str(data_root)))
+    assert line.startswith(f"error: argument {flag}")
+    assert not out.exists()
+
+
+def test_a_truncated_checkpoint_is_a_one_line_error_that_names_it(tmp_path, data_root):
+    out = tmp_path / "runs"
+    args = (*COMMON, "--out", str(out), "--data-root", str(data_root))
+    p = run_py(*args, "--interrupt-after-epoch", "1")
+    assert p.returncode == 0 and "stopping after epoch 1" in p.stdout, p.stderr[-3000:]
+    run = the_run(out)
+    data = run / "checkpoints" / f"{state_of(run)['checkpoint']}.data-00000-of-00001"
+    with open(data, "r+b") as f:
+        f.truncate(data.stat().st_size // 2)
+    p = run_py(*args)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot restore checkpoint") and str(data)[:-len(".data-00000-of-00001")] in last
+    assert f"delete {run}" in last, last
+    assert not (run / "result.json").exists()
+
+
+def test_predictions_holding_a_pickle_are_refused_without_running_it(tmp_path):
+    import run as run_py
+    from dgc import train
+
+    marker = tmp_path / "pickle-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    run = records.RunDir(tmp_path / "run")
+    path = train.prediction_path(run, 2)
+    path.parent.mkdir(parents=True)
+    np.savez(path, y_true=np.array([Payload()], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        run_py.finish(run, None, None, None, None, None, None, {"epoch": 2}, None, 0.0)
+    assert not marker.exists()
 
 
 def test_unusable_paths_one_line(tmp_path, data_root):

@@ -45,7 +45,7 @@ def save_state(path: Path, state, meta: dict) -> Path:
 def load_state(path: Path, like):
     """Read a checkpoint written by :func:`save_state` into the structure of ``like`` (numpy arrays)."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             leaves = [z[k] for k in sorted(k for k in z.files if k.startswith("leaf_"))]
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way

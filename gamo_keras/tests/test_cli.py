@@ -155,3 +155,43 @@ def test_an_out_folder_under_a_file_is_a_one_line_error(tmp_path, data_root):
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert [line for line in p.stderr.splitlines() if line.startswith("error:")] == \
         [line for line in p.stderr.splitlines() if "afile" in line], p.stderr
+
+
+@pytest.mark.parametrize("tag", ["/../../../../escaped", "../escaped", "a/b", "..", ".", ""])
+def test_a_tag_that_is_not_a_plain_name_is_refused_before_anything_is_written(tmp_path, data_root, tag):
+    out = tmp_path / "a" / "b" / "out"
+    p = run_py("--dataset", "mnist", "--budget", "smoke", "--out", str(out), "--data-root", data_root,
+               "--no-progress", "--model", "baseline", "--tag", tag, timeout=600)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and "argument --tag" in lines[0], p.stderr[-2000:]
+    assert not list(tmp_path.iterdir())  # no run folder, inside --out or out of it
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--max-step", "0"), ("--eval-every", "-1"), ("--save-every", "0"), ("--gamo2pix-steps", "0"),
+    ("--stop-after", "0"), ("--stop-after", "-5"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)),
+    ("--ir", "nan"), ("--ir", "inf"),
+])
+def test_counts_seeds_and_numbers_are_checked_when_parsed(flag, value, capsys):
+    import run
+
+    with pytest.raises(SystemExit) as exc:
+        run.build_parser().parse_args(["--dataset", "mnist", f"{flag}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: argument {flag}") and value in err, err
+
+
+def test_a_truncated_checkpoint_is_a_one_line_error_that_names_it(tmp_path, data_root):
+    _needs_mnist()
+    args = ["--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+            "--no-progress", "--model", "baseline", "--max-step", "30", "--eval-every", "10", "--save-every", "10"]
+    first = run_py(*args, "--stop-after", "10")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (ckpt,) = (tmp_path / "gamo").glob("*/checkpoints/state_*.npz")
+    with open(ckpt, "r+b") as f:
+        f.truncate(ckpt.stat().st_size // 2)
+    p = run_py(*args)
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert last.startswith("error: ") and str(ckpt) in last and "delete it" in last, last

@@ -1,6 +1,7 @@
 """An interrupted run resumes from its last checkpoint and ends where an uninterrupted run ends."""
 import keras
 import numpy as np
+import pytest
 
 from conftest import tiny_config, tiny_problem
 from gamo import backend
@@ -46,3 +47,19 @@ def test_dense_resume_matches_uninterrupted(tmp_path):
 
 def test_conv_resume_inside_an_outer_epoch_matches_uninterrupted(tmp_path):
     _check(tmp_path, "conv")  # stops at iteration 4 of the first pass: features come back from the same F
+
+
+def test_a_checkpoint_holding_a_pickle_is_refused_without_running_it(tmp_path):
+    from gamo.train import load_state
+
+    marker = tmp_path / "pickle-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "state_000010.npz"
+    np.savez(path, meta=np.array([Payload()], dtype=object), leaf_00000=np.zeros(1))
+    with pytest.raises(RuntimeError, match="state_000010.npz: unreadable checkpoint"):
+        load_state(path, [np.zeros(1)])
+    assert not marker.exists()

@@ -21,12 +21,19 @@ def where(mirror, tmp_path_factory):
     return SimpleNamespace(mirror=mirror, data=tmp_path_factory.mktemp("data"))
 
 
-def _run(args, tmp, where, check=True):
-    env = dict(os.environ, SHARED_DATA_MIRROR=str(where.mirror), OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT.parent / "shared_data"), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, str(ROOT / "run.py"), "--budget", "smoke", "--out", str(tmp / "runs"),
-           "--data-root", str(where.data), "--no-progress", "--threads", "1"] + args
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+def _env(where):
+    return dict(os.environ, SHARED_DATA_MIRROR=str(where.mirror), OMP_NUM_THREADS="1",
+                PYTHONPATH=os.pathsep.join([str(ROOT.parent / "shared_data"), os.environ.get("PYTHONPATH", "")]))
+
+
+def _cmd(args, tmp, where):
+    return [sys.executable, str(ROOT / "run.py"), "--budget", "smoke", "--out", str(tmp / "runs"),
+            "--data-root", str(where.data), "--no-progress", "--threads", "1"] + args
+
+
+def _run(args, tmp, where, check=True, **kwargs):
+    p = subprocess.run(_cmd(args, tmp, where), capture_output=True, text=True, env=_env(where), cwd=ROOT, timeout=900,
+                       **kwargs)
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -124,3 +131,95 @@ def test_an_out_folder_under_a_file_is_a_one_line_error(tmp_path, where):
     p = _run(["--dataset", "mnist", "--out", str(tmp_path / "afile" / "runs")], tmp_path, where, check=False)
     errors = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 2 and len(errors) == 1 and "afile" in errors[0], p.stderr
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--lambda-con", "nan"), ("--lambda-con", "inf"), ("--bn-eps", "nan"), ("--bn-eps", "-inf"), ("--code-dim", "0"),
+    ("--threads", "0"), ("--threads", "-1"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)),
+    ("--ir", "nan"),
+])
+def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
+    import run
+
+    with pytest.raises(SystemExit) as exc:
+        run.parse_args([f"{flag}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: argument {flag}") and value in err, err
+
+
+def test_a_seed_list_beyond_32_bits_is_one_line_and_writes_nothing(tmp_path, where):
+    _one_error_line(_run(["--dataset", "mnist", "--seeds", f"1,{2 ** 32}"], tmp_path, where, check=False), "--seeds")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sigterm_stops_like_ctrl_c_with_the_resume_hint(tmp_path, where):
+    import signal
+    import time
+
+    proc = subprocess.Popen(_cmd(["--dataset", "mnist"], tmp_path, where), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(where), cwd=ROOT)
+    deadline = time.time() + 600
+    while not list((tmp_path / "runs").glob("imsic/*/checkpoints/gan_epoch_1.pt")) and proc.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=600)
+    if proc.returncode == 0:  # every stage ended before the signal arrived: nothing to test
+        pytest.skip("the run ended before SIGTERM arrived")
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert lines[-1] == "interrupted; re-run the same command to resume from the last checkpoint", err
+    (ckpts,) = (tmp_path / "runs" / "imsic").glob("*/checkpoints")
+    assert (ckpts / "gan_epoch_1.pt").exists() and not list(ckpts.glob(".*.tmp"))
+
+
+def test_a_checkpoint_write_that_hits_the_file_size_limit_is_one_line(smoke, where, tmp_path):
+    """The write of gan_final.pt fails (EFBIG, as on a full disk): one line naming the run folder and what to do;
+    the checkpoint before it is intact and no temporary file is left."""
+    import resource
+    import signal
+
+    _, run = smoke
+    copy = tmp_path / "runs" / "imsic" / run.name
+    shutil.copytree(run, copy)
+    (copy / "checkpoints" / "gan_final.pt").unlink()
+    last = copy / "checkpoints" / "gan_last.pt"
+    before = last.read_bytes()
+    limit = len(before) // 2  # gan_final.pt is as large as gan_last.pt
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    p = _run(["--dataset", "mnist", "--stage", "gan"], tmp_path, where, check=False, preexec_fn=small_files)
+    _one_error_line(p, str(copy), "File too large", "re-run the same command to resume")
+    assert "Traceback" not in p.stderr
+    assert last.read_bytes() == before and not (copy / "checkpoints" / "gan_final.pt").exists()
+    assert not [f.name for f in (copy / "checkpoints").iterdir() if f.name.startswith(".")]
+
+
+class _Payload:
+    """Unpickling it runs ``open(marker, "w")``: the file exists once pickled code has run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_and_arrays_holding_a_pickle_are_refused_without_running_it(tmp_path):
+    import numpy as np
+    import torch
+
+    from imsic import io
+
+    marker = tmp_path / "pickle-ran"
+    torch.save({"generator": _Payload(marker)}, tmp_path / "gan_final.pt")
+    with pytest.raises(io.StageError, match="gan_final.pt: unreadable trained GAN"):
+        io.load_torch(tmp_path / "gan_final.pt", "trained GAN", "run --stage gan")
+    np.savez(tmp_path / "synth.npz", x=np.array([_Payload(marker)], dtype=object), y=np.zeros(1))
+    with pytest.raises(io.StageError, match="synth.npz: unreadable synthetic images"):
+        io.load_npz(tmp_path / "synth.npz", "synthetic images", "run --stage synth", keys=("x", "y"))
+    assert not marker.exists()
