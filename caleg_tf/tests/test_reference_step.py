@@ -244,9 +244,8 @@ def step():
         for k in trainable:
             assigns[adam_vars[k + "/Adam"]] = state["m"][k]
             assigns[adam_vars[k + "/Adam_1"]] = state["v"][k]
-        for var, val in assigns.items():
-            ph = tf.placeholder(tf.float32, var.shape)
-            sess.run(tf.assign(var, ph), {ph: np.asarray(val, np.float32)})
+        inits = [var.initializer for var in assigns]  # fed initialisers: one execution, no op added
+        sess.run(inits, {op.inputs[1]: np.asarray(val, np.float32) for op, val in zip(inits, assigns.values())})
         before = {k: t.v.copy() for k, t in p.items()}
         feeds = {part: {t: draws[part][name].astype(np.float32) for t, name in zip(draw_tensors, DRAW_ORDER)}
                  for part in draws}
