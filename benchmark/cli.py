@@ -13,7 +13,7 @@ from shared_data.cli import finite_float, positive_int
 
 from . import plan as plans
 from . import results
-from .engine import PACKAGE_ROOT, STATES, Runner, RunnerError
+from .engine import PACKAGE_ROOT, SLURM_OVERRIDES, STATES, Runner, RunnerError
 
 SHIPPED_ORDER = ("smoke", "quick", "full")
 
@@ -26,11 +26,34 @@ def _shipped() -> list[plans.Plan]:
 
 def _runner(args, plan: plans.Plan) -> Runner:
     repo = Path(args.repo).resolve()
+    slurm = {key: getattr(args, key, None) for key in SLURM_OVERRIDES}
+    slurm["setup"] = getattr(args, "setup", None) or []
     return Runner(plan, repo=repo, runs=args.runs or repo / "runs",
                   data_root=args.data_root or os.environ.get("SHARED_DATA_ROOT") or repo / "data",
-                  results=args.results or repo / "results", state_root=args.state,
+                  results=plan_results(args.results, plan, repo), state_root=args.state,
                   allow_dirty=getattr(args, "allow_dirty", False), only=args.only, log=_say,
-                  poll_s=getattr(args, "poll", 1.0))
+                  poll_s=getattr(args, "poll", 1.0), slurm=slurm)
+
+
+def plan_results(given, plan: plans.Plan, repo: Path) -> Path:
+    """Where a plan's runs publish: ``--results``; else the plan's own ``results`` folder; else the committed
+    ``<repo>/results``. A plan that names its own folder (the smoke plan) never publishes into the committed one:
+    a ``--results`` that points there (what ``make benchmark`` passes) is replaced by the plan's folder, said on
+    stderr."""
+    committed = repo / "results"
+    own = (repo / plan.results).absolute() if plan.results else None
+    if given:
+        path = Path(given).absolute()
+        if own is not None and path.resolve() == committed.resolve():
+            _note(f"plan {plan.name} publishes into its own results folder {own} (the plan's `results`), not into "
+                  f"the committed {committed}")
+            return own
+        return path
+    return own or committed
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _seconds(value: str) -> float:
@@ -45,11 +68,25 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _count(value: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return n
+
+
 def _write_report(runner: Runner, readme: str | None, paper_tables: str) -> None:
     csv, n = results.write_outputs(runner.plan, runner.jobs, runner.index(), runner.results, runner.repo)
     if n:
         _say(f"wrote {csv} ({n} rows) and {csv.with_name(runner.plan.name + '_per_class_recall.png').name}")
-    if readme:
+    if readme and runner.plan.results:
+        _say(f"{readme}: not updated (plan {runner.plan.name} keeps its results in its own folder, "
+             f"{runner.results}; the README shows the committed results only)")
+    elif readme:
         text = results.section(_shipped_with(runner.plan), runner.results, runner.repo, Path(paper_tables))
         changed = results.update_readme(readme, text)
         _say(f"{readme}: benchmark section {'updated' if changed else 'unchanged'}")
@@ -99,23 +136,39 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     plan = plans.load(args.plan)
     runner = _runner(args, plan)
-    rows = runner.statuses()
-    if args.json:
-        print(json.dumps([{"name": j.name, "folder": j.folder, "state": st.state, "detail": st.detail,
-                           "results": [str(p) for p, _ in st.results]} for j, st in rows], indent=2))
-        return 0
+    while True:
+        rows = runner.statuses()  # one sacct call for every Slurm job of the plan
+        if args.json:
+            print(json.dumps([{"name": j.name, "folder": j.folder, "state": st.state, "detail": st.detail,
+                               "results": [str(p) for p, _ in st.results], "run_dir": str(runner.run_dir(j)),
+                               "progress": runner.progress(j)} for j, st in rows], indent=2))
+            return 0
+        _print_status(runner, rows)
+        if not args.watch or not any(st.state == "running" for _, st in rows):
+            return 0
+        time.sleep(args.watch)
+        _say("")
+
+
+def _print_status(runner: Runner, rows) -> None:
+    """One line per run (state, name, progress bar, where, last metric); then each failure in full."""
+    width = max((len(job.name) for job, _ in rows), default=0)
+    now = time.time()
+    _say(f"plan {runner.plan.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}:")
+    for job, st in rows:
+        _say(runner.status_line(job, st, width, now))
+    for folder in runner.absent:
+        _say(f"absent   {folder}: not in this repository")
     for job, st in rows:
         if st.state == "failed":
             _say(runner.describe_failure(job, st))
-        elif st.state == "done":
-            m = st.results[0][1]["metrics"]
-            _say(f"done     {job.name}: ACSA {m['acsa']:.4f} ({len(st.results)} published)")
-        else:
-            _say(f"{st.state:8s} {job.name}: {st.detail}")
-    for folder in runner.absent:
-        _say(f"absent   {folder}: not in this repository")
     counts = {s: sum(st.state == s for _, st in rows) for s in STATES}
-    _say(f"plan {plan.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    _say(f"plan {runner.plan.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def cmd_cancel(args) -> int:
+    runner = _runner(args, plans.load(args.plan))
+    runner.cancel_slurm()
     return 0
 
 
@@ -182,13 +235,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: at most this many jobs at once (default: CPU cores / threads per job)")
     r.add_argument("--wait", action="store_true", help="slurm: poll until every job has ended, then report")
     r.add_argument("--poll", type=_seconds, default=None, help="seconds between status checks (local 1, slurm 60)")
-    r.add_argument("--readme", default=None, help="also regenerate this README's benchmark section")
+    r.add_argument("--readme", default=None, help="also regenerate this README's benchmark section (not for a "
+                                                   "plan with its own results folder, such as smoke)")
+    sl = r.add_argument_group("slurm", "sbatch options for every job of the plan; each overrides the plan's value")
+    sl.add_argument("--partition", default=None)
+    sl.add_argument("--account", default=None)
+    sl.add_argument("--gpus-per-node", dest="gpus_per_node", type=_count, default=None, metavar="N")
+    sl.add_argument("--cpus-per-task", dest="cpus_per_task", type=positive_int, default=None, metavar="N")
+    sl.add_argument("--mem", default=None, help="memory per node, as sbatch takes it (16G, 32000M)")
+    sl.add_argument("--time", type=positive_int, default=None, metavar="MINUTES", help="the time limit of each run")
+    sl.add_argument("--array-parallelism", dest="array_parallelism", type=positive_int, default=None, metavar="N",
+                    help="at most N runs of one job array at once (default: all)")
+    sl.add_argument("--setup", action="append", default=[], metavar="LINE",
+                    help="a shell line the job script runs before it activates the method's environment, after "
+                         "the plan's own setup lines (repeatable), e.g. 'module load cuda/12.4'")
     r.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("status", help="done, running, failed and missing runs of a plan")
+    s = sub.add_parser("status", help="done, running, failed and missing runs of a plan, with a progress bar each")
     common(s)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", type=_seconds, default=None, metavar="SECONDS",
+                   help="print the status again every SECONDS until no run is running")
     s.set_defaults(func=cmd_status)
+
+    c = sub.add_parser("cancel", help="scancel every pending or running Slurm job of a plan (one call); `run` "
+                                      "again resumes them")
+    common(c)
+    c.set_defaults(func=cmd_cancel)
 
     pl = sub.add_parser("plan", help="the runs of a plan and the exact command of each")
     common(pl)

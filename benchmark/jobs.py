@@ -8,7 +8,9 @@ method and nothing heavy: the worker starts quickly.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import os
 import signal
@@ -46,15 +48,44 @@ def read_state(path: str | os.PathLike) -> dict:
 
 
 def write_state(path: str | os.PathLike, **fields) -> dict:
-    """Merge ``fields`` into a job's state file (atomically: a reader never sees half a file)."""
+    """Merge ``fields`` into a job's state file (atomically: a reader never sees half a file). The runner and the
+    job's worker may both write it at once (a Slurm task that starts as the runner records its id): the merge
+    holds an advisory lock, given up after LOCK_WAIT_S (it may run inside a signal handler, which must never
+    wait on its own process's lock)."""
     path = Path(path)
-    state = dict(read_state(path), **fields)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with _locked(path):
+        state = dict(read_state(path), **fields)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
     return state
+
+
+LOCK_WAIT_S = 2.0
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    try:
+        fd = os.open(path.parent / f".{path.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.time() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    break  # a lock that is not let go (or a file system without locks): merge without it
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
 
 
 process_start = records.process_start  # a live process's start time: with its pid, it names one process
@@ -114,7 +145,9 @@ class RunCommand(Checkpointable):
         attempt = read_state(self.state_path).get("attempts", 0) + 1
         write_state(self.state_path, state="running", host=socket.gethostname(), pid=os.getpid(),
                     pid_start=process_start(os.getpid()), started_utc=utc_now(), ended_utc=None, returncode=None,
-                    stderr_tail="", attempts=attempt, slurm_job_id=os.environ.get("SLURM_JOB_ID"))
+                    stderr_tail="", attempts=attempt, slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+                    slurm_array_job_id=os.environ.get("SLURM_ARRAY_JOB_ID"),
+                    slurm_array_task_id=os.environ.get("SLURM_ARRAY_TASK_ID"))
         env = dict(os.environ, **self.env)
         # the runner's package is on PYTHONPATH for this worker only: run.py sees its own environment's paths
         own = str(Path(__file__).resolve().parents[1])

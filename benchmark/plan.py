@@ -16,14 +16,19 @@ Top-level keys (each method table may override the starred ones)::
     seeds = [0]                    training seeds; "split" = the split seed (the original's own loop) (*)
     threads = 1                    CPU threads per job (*)
     baselines = true               also run each method's baseline (*)
+    results = "runs/benchmark-smoke/results"   where the plan's runs publish, relative to the repository (default:
+                                   the committed results/); a plan that names its own folder never touches the
+                                   committed results/ nor the README
 
-    [slurm]                        sbatch options (*, merged key by key)
+    [slurm]                        sbatch options (*, merged key by key); `benchmark run` flags override them
     partition = "gpu"
+    account = "my-project"
     gpus_per_node = 1
     time = 120                     minutes: the job's limit (default 1440); local runs have none
     mem = "16G"
     cpus_per_task = 4
-    setup = ["module load cuda"]   shell lines run before the job
+    setup = ["module load cuda"]   shell lines the job script runs before it activates the method's environment
+    array_parallelism = 8          at most this many runs of one job array at once
 
     [methods.<folder>]             one table per method folder, in the order the runs start
     variant = "gamo"               the variant name its faithful run records (result.json ``variant``)
@@ -45,7 +50,7 @@ from shared_data.records import BUDGETS, variant_slug
 PLAN_DIR = Path(__file__).resolve().parent / "plans"
 # Keys a plan may set at the top level and override per method.
 _OVERRIDABLE = {"budget", "datasets", "protocol", "split_seeds", "seeds", "threads", "baselines", "slurm"}
-_TOP_ONLY = {"description", "methods"}
+_TOP_ONLY = {"description", "methods", "results"}
 _METHOD_ONLY = {"variant", "args", "estimate", "baseline"}
 _BASELINE_KEYS = {"variant", "args"}
 # sbatch options the plan may set (submitit's SlurmExecutor parameter names), and the ones it must not:
@@ -53,7 +58,7 @@ _BASELINE_KEYS = {"variant", "args"}
 SLURM_KEYS = {"partition", "time", "nodes", "cpus_per_task", "cpus_per_gpu", "gpus_per_node", "gpus_per_task",
               "mem", "mem_per_gpu", "mem_per_cpu", "qos", "account", "constraint", "exclude", "comment", "gres",
               "signal_delay_s", "setup", "additional_parameters", "nodelist", "exclusive", "mail_type",
-              "mail_user"}
+              "mail_user", "array_parallelism"}
 DEFAULTS = {"seeds": [0], "threads": 1, "baselines": True, "slurm": {}}
 
 
@@ -107,6 +112,7 @@ class Plan:
     description: str
     jobs: list[Job]
     folders: list[str]
+    results: str | None = None  # the plan's own results folder (relative to the repository), if it names one
 
 
 def resolve_path(spec: str | Path) -> Path:
@@ -157,6 +163,9 @@ def _slurm(value, where: str) -> dict:
     if not isinstance(value, dict):
         raise PlanError(f"{where}: a table of sbatch options")
     _check_keys(value, SLURM_KEYS, where)
+    setup = value.get("setup", [])
+    if not isinstance(setup, list) or not all(isinstance(line, str) for line in setup):
+        raise PlanError(f"{where}: setup is a list of shell lines, got {setup!r}")
     return dict(value)
 
 
@@ -167,6 +176,9 @@ def expand(data: dict, path: Path) -> Plan:
     methods = data.get("methods")
     if not isinstance(methods, dict) or not methods:
         raise PlanError(f"{where}: no [methods.<folder>] table")
+    own_results = data.get("results")
+    if own_results is not None and (not isinstance(own_results, str) or not own_results.strip()):
+        raise PlanError(f"{where}: results is a folder path relative to the repository, got {own_results!r}")
     top = dict(DEFAULTS, **{k: v for k, v in data.items() if k in _OVERRIDABLE})
     top["slurm"] = _slurm(top["slurm"], f"{where} [slurm]")
     jobs: list[Job] = []
@@ -223,4 +235,4 @@ def expand(data: dict, path: Path) -> Plan:
     if twice:
         raise PlanError(f"{where}: the same run twice: {', '.join(twice)}")
     return Plan(name=path.stem, path=path, description=str(data.get("description", "")), jobs=jobs,
-                folders=list(methods))
+                folders=list(methods), results=own_results)

@@ -29,7 +29,7 @@ def csv_columns() -> list[str]:
 
     return ["plan", "folder", "role"] + report.GROUP + ["split_seed", "seed", "wall_time_s", "split_id",
                                                         "git_commit", "created_utc", "path"] + \
-        report.METRIC_FIELDS + ["per_class_recall"]
+        report.METRIC_FIELDS + ["per_class_recall", "train_counts"]
 
 
 def result_key(r: dict) -> tuple:
@@ -62,7 +62,8 @@ def plan_rows(plan: Plan, jobs: list[Job], index: dict, repo: Path) -> list[dict
         for path, r in index.get(job.key, []):
             row = report.result_row(r, _relative(path, repo))
             row.update(plan=plan.name, folder=job.folder, role=job.role, git_commit=r["git_commit"],
-                       created_utc=r["created_utc"], per_class_recall=json.dumps(r["metrics"]["per_class_recall"]))
+                       created_utc=r["created_utc"], per_class_recall=json.dumps(r["metrics"]["per_class_recall"]),
+                       train_counts=json.dumps(r["train_counts"]))
             rows.append(row)
     return rows
 
@@ -87,12 +88,11 @@ def read_csv(path: str | Path):
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"eval_subset": str, "paper_method": str})
     frame["paper_method"] = frame["paper_method"].fillna("")
     frame["per_class_recall"] = [json.loads(v) for v in frame["per_class_recall"]]
+    # a CSV written before the column existed has no training profile: its plot marks no minority class
+    frame["train_counts"] = [json.loads(v) if isinstance(v, str) and v else None
+                             for v in frame.get("train_counts", [None] * len(frame))]
     frame["faithful"] = True
     return frame
-
-
-def _missing(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 def _cell(mean: float, std: float, n: int) -> str:
@@ -104,6 +104,8 @@ def _cell(mean: float, std: float, n: int) -> str:
 def _paper(paper, row) -> str:
     """The paper's value of each compared metric for this row's cell, or '' (none published, or not comparable:
     only a full-budget run scored on the full test set is set beside a paper's number)."""
+    from shared_data import report
+
     if row["budget"] != "full" or str(row["eval_subset"]) != "full" or not row["paper_method"] or paper.empty:
         return ""
     cells = paper[(paper["method"] == row["paper_method"]) & (paper["dataset"] == row["dataset"])
@@ -112,8 +114,9 @@ def _paper(paper, row) -> str:
     for key, title in COMPARED:
         hit = cells[cells["key"] == key]
         if not hit.empty:
-            value, std = float(hit.iloc[0]["value"]), hit.iloc[0]["std"]
-            out.append(f"{title} {value:.4f}" + ("" if _missing(std) else f" ± {float(std):.4f}"))
+            value = float(hit.iloc[0]["value"])
+            std = report.paper_std_text(hit.iloc[0]["std"], hit.iloc[0].get("std_decimals"))
+            out.append(f"{title} {value:.4f}" + (f" ± {std}" if std else ""))
     return "; ".join(out)
 
 
@@ -147,20 +150,22 @@ def comparison(frame, paper) -> str:
 
 
 def plot(frame, path: str | Path, plan_name: str) -> Path | None:
-    """Per-class recall by method and baseline, one panel per dataset."""
+    """Per-class recall of every method and baseline of the plan: a panel per dataset, protocol and training
+    profile, a bar per method, variant, budget and device (every one drawn), the minority classes marked."""
     from shared_data import report
 
     if frame.empty:
         return None
-    return report.recall_plot(frame, path, title=f"{{dataset}}: plan {plan_name}, mean per-class recall",
-                              label=lambda key, n: f"{key[1]}, protocol {key[5]}, {key[6]} (n={n})",
-                              max_bars=12)
+    return report.recall_plot(frame, path, what=f"plan {plan_name}")
 
 
 def plan_section(plan: Plan, csv: Path, repo: Path, paper, plot_path: Path | None) -> str:
     rel = _relative(csv, repo)
     title = f"#### Plan `{plan.name}` ({len(plan.jobs)} runs: `make benchmark PLAN={plan.name}`)\n\n"
     about = f"{plan.description}\n\n" if plan.description else ""
+    if plan.results:  # a check of the pipeline: its runs publish elsewhere, never beside the results
+        return title + about + (f"Its runs publish into `{plan.results}` (git-ignored), not into `results/`: a "
+                                f"check that the pipeline runs end to end, with no number to report here.\n")
     if not csv.exists():
         return title + about + f"Not run yet: no `{rel}`.\n"
     frame = read_csv(csv)

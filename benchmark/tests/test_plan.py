@@ -52,8 +52,31 @@ def test_the_full_plan_is_the_quick_plan_at_the_full_budget_with_sbatch_options_
             for j in full.jobs] == strip
     assert {j.budget for j in full.jobs} == {"full"}
     assert all(j.estimate for j in full.jobs), "each method's README estimate belongs in the full plan"
-    assert all(j.slurm.get("gpus_per_node") == 1 and j.slurm.get("partition") for j in full.jobs)
+    assert all(j.slurm.get("gpus_per_node") == 1 for j in full.jobs)
+    # the partition, account and setup lines belong to the cluster: `benchmark run --partition ...` gives them
+    assert not any({"partition", "account"} & set(j.slurm) or j.slurm.get("setup") for j in full.jobs)
     assert {j.slurm["time"] for j in _cells(full.jobs, folder="gamo_keras")} == {120}
+
+
+def test_the_smoke_plan_keeps_its_results_out_of_the_committed_folder(tmp_path):
+    """`make benchmark PLAN=smoke` passes --results <repo>/results and --readme README.md: the smoke plan's own
+    `results` (under the git-ignored runs/) takes the committed folder's place, and the README is left alone;
+    any other --results (a test's temporary folder) is kept."""
+    from benchmark.cli import plan_results
+
+    smoke, quick = plans.load("smoke"), plans.load("quick")
+    assert smoke.results == "runs/benchmark-smoke/results" and quick.results is None
+    assert plan_results(str(ROOT / "results"), smoke, ROOT) == ROOT / "runs" / "benchmark-smoke" / "results"
+    assert plan_results(None, smoke, ROOT) == ROOT / "runs" / "benchmark-smoke" / "results"
+    assert plan_results(str(tmp_path / "r"), smoke, ROOT) == tmp_path / "r"
+    assert plan_results(str(ROOT / "results"), quick, ROOT) == ROOT / "results"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/benchmark-smoke/results/gamo/x/result.json"],
+                             cwd=ROOT)
+    assert ignored.returncode == 0, "the smoke plan's results folder must be git-ignored"
+    from benchmark import results
+
+    text = results.plan_section(smoke, ROOT / "results" / "benchmark" / "smoke.csv", ROOT, None, None)
+    assert "runs/benchmark-smoke/results" in text and "Not run yet" not in text
 
 
 def test_a_job_runs_run_py_in_its_folder_with_the_environment_env_sh_names(tmp_path):
@@ -101,6 +124,8 @@ variant = "alpha"
     (BASE + "baseline = { variant = 'alpha' }\n", "the same run twice"),
     ("budget = 'smoke'\n", "no [methods.<folder>] table"),
     (BASE + "seeds = 'tied'\n", "seeds ('split' or a list)"),
+    (BASE + "[methods.alpha_np.slurm]\nsetup = 'module load cuda'\n", "setup is a list of shell lines"),
+    ("results = 3\n" + BASE, "results is a folder path"),
 ])
 def test_a_wrong_plan_is_one_error_naming_the_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -113,3 +138,22 @@ def test_a_wrong_plan_is_one_error_naming_the_file_and_key(tmp_path, text, messa
 def test_an_unknown_plan_name_lists_the_shipped_ones():
     with pytest.raises(plans.PlanError, match="full, quick, smoke"):
         plans.load("weekly")
+
+
+def test_the_full_plan_goes_out_as_four_job_arrays_and_command_line_options_merge_them(tmp_path):
+    """One array per environment and sbatch options: GAMO (TF, 2 h), DGC and CaLeG (TF, 24 h), IMSIC (torch, 24 h),
+    DFG (torch, 12 h). One --time for all leaves one array per environment."""
+    full = plans.load("full")
+    runner = Runner(full, repo=ROOT, runs=tmp_path / "runs", data_root=tmp_path / "data", results=tmp_path / "r")
+    arrays = runner.slurm_arrays(runner.jobs)
+    assert [sorted({j.folder for j in a}) for a in arrays] == [["gamo_keras"], ["caleg_tf", "dgc_tf"],
+                                                               ["imsic_torch"], ["dfg_torch"]]
+    assert [len(a) for a in arrays] == [12, 12, 12, 6]
+    params = runner.slurm_parameters(arrays[1])
+    assert params["job_name"] == "full--dgc_tf+caleg_tf" and params["time"] == 1440
+    assert sum(line.startswith("# task ") for line in params["setup"]) == 12
+    over = Runner(full, repo=ROOT, runs=tmp_path / "runs", data_root=tmp_path / "data", results=tmp_path / "r",
+                  slurm={"time": 600, "partition": "a100", "setup": ["module load cuda"]})
+    assert [len(a) for a in over.slurm_arrays(over.jobs)] == [24, 18]
+    opts = over.slurm_options(over.jobs[0])
+    assert (opts["time"], opts["partition"], opts["setup"]) == (600, "a100", ["module load cuda"])

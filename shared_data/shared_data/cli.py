@@ -342,6 +342,10 @@ def main(argv=None) -> int:
     mg.add_argument("--dry-run", action="store_true")
     mg.set_defaults(func=_cmd_migrate)
 
+    from .verify_record import add_parser as add_verify_record
+
+    add_verify_record(sub)
+
     args = p.parse_args(argv)
     try:
         return args.func(args)

@@ -1,9 +1,10 @@
 """Run folders and the ``result.json`` schema shared by every method.
 
 A run folder ``<out>/<method>/<name>/`` holds ``config.json`` (the resolved config), ``metrics.jsonl`` (one
-line per evaluation), ``predictions.npz``, ``checkpoints/``, plots and, once the run finished,
-``result.json``. Every file is written atomically (temporary file, fsync, rename), so an interrupted run never
-leaves a half-written record. The same name with another config is refused instead of silently overwritten.
+line per evaluation), ``predictions.npz``, ``checkpoints/``, plots, ``run_progress.json`` (where training is,
+rewritten with every logged record: :mod:`shared_data.progress`) and, once the run finished, ``result.json``.
+Every file is written atomically (temporary file, fsync, rename), so an interrupted run never leaves a
+half-written record. The same name with another config is refused instead of silently overwritten.
 
 A run folder belongs to one process at a time: ``RunDir.create`` takes its lock (``.run.lock``, holding the
 owner's pid and host), a second process asking for the same folder is refused with the owner's pid, and the lock
@@ -13,6 +14,7 @@ a process that no longer exists (killed) is taken over.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import io
 import json
 import math
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import identity
 from .metrics import SCALAR_METRICS
 from .paths import UnsafePathError, inside, safe_name
 
@@ -365,6 +368,7 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = None
+        self._progress = None
 
     @classmethod
     def create(cls, out_root: str | os.PathLike, method: str, name: str, config: dict,
@@ -436,6 +440,25 @@ class RunDir:
     def read_result(self) -> dict:
         return json.loads(self.result_path.read_text())
 
+    @property
+    def progress(self):
+        """The run's live progress file (:mod:`shared_data.progress`), fed by :meth:`log_metrics` and
+        :meth:`write_result`."""
+        if self._progress is None:
+            from .progress import Tracker
+
+            try:
+                config = self.config
+            except (OSError, ValueError):
+                config = {}
+            self._progress = Tracker(self.path, config)
+        return self._progress
+
+    def set_progress_total(self, total: int, unit: str = "step", stage: str | None = None) -> None:
+        """Declare how many steps (or epochs) the run, or one ``stage`` of it, trains, for its progress file;
+        without it the total is read from the run's config (see :mod:`shared_data.progress`)."""
+        self.progress.set_total(total, unit, stage)
+
     def log_metrics(self, record: dict) -> None:
         """Append one JSON line to ``metrics.jsonl`` (flushed and synced: an interruption loses nothing).
 
@@ -449,6 +472,7 @@ class RunDir:
             f.write(to_json(record, indent=None) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        self.progress.update(record)  # the live progress file (never raises)
 
     def log_eval(self, split: str, metrics: dict, step: int | None = None, epoch: int | None = None,
                  **extra) -> dict:
@@ -509,20 +533,35 @@ class RunDir:
         return atomic_save_npz(self.path / "predictions.npz", **arrays)
 
     def write_result(self, result: dict) -> Path:
+        """Validate and write ``result.json``. When the folder holds ``predictions.npz`` (saved first, as every
+        method does), the record gets its ``predictions_sha256`` (set in ``result`` too)."""
+        if (self.path / "predictions.npz").exists():
+            result["predictions_sha256"] = predictions_file_sha256(self.path / "predictions.npz")
         validate_result(result)
-        return atomic_write_json(self.result_path, result)
+        path = atomic_write_json(self.result_path, result)
+        self.progress.finish(result)
+        return path
 
 
 def make_result(*, method: str, framework: str, split, seed: int, budget: str, device: str, wall_time_s: float,
                 metrics: dict, config: dict, variant, paper_method: str | None = None,
-                extra: dict | None = None) -> dict:
+                extra: dict | None = None, machine: dict | None = None, command: list | None = None) -> dict:
     """Assemble a ``result.json`` record.
 
     ``split`` is the :class:`shared_data.splits.Split` the run trained and was scored on (its test subset
     included); ``variant`` the :class:`shared_data.variants.Variant` that the method's fix table resolved;
     ``paper_method`` the method's name in ``paper_tables/`` (None when the run is no paper's method, e.g. a
     baseline the paper did not report).
+
+    ``command`` is the ``run.py`` command that re-makes the record (default: this process's own, see
+    :func:`shared_data.identity.run_command`; None when the process is no ``run.py``); ``machine`` what makes
+    its numbers (default: :func:`shared_data.identity.describe_machine` with the thread counts and GPUs that the
+    loaded frameworks report, and the config's ``threads``); the record carries its ``machine_id`` too.
     """
+    if machine is None:
+        machine = default_machine(device, config)
+    if command is None:
+        command = identity.run_command()
     result = {
         "schema": RESULT_SCHEMA,
         "method": method,
@@ -548,10 +587,24 @@ def make_result(*, method: str, framework: str, split, seed: int, budget: str, d
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created_utc": utc_now(),
+        "command": list(command) if command is not None else None,
+        "machine": machine,
+        "machine_id": identity.machine_id(machine),
     }
     if extra:
         result["extra"] = _normalise(extra)
     return result
+
+
+def default_machine(device: str, config: dict | None = None) -> dict:
+    """:func:`shared_data.identity.describe_machine` with what can be found without a method's help: thread counts
+    and GPUs from the frameworks already loaded, the config's ``threads`` (e.g. a ``--threads`` flag), the GPU
+    names of the device label."""
+    threads, gpus = identity.framework_facts(device)
+    requested = (config or {}).get("threads")
+    if isinstance(requested, int) and not isinstance(requested, bool):
+        threads = dict(threads or {}, requested=requested)
+    return identity.describe_machine(threads=threads, gpus=gpus or identity.gpu_names_of(device))
 
 
 def validate_result(result: dict) -> dict:
@@ -601,12 +654,27 @@ def validate_result(result: dict) -> dict:
         problems.append("train_counts must be non-negative integers")
     if isinstance(result.get("wall_time_s"), (int, float)) and not result["wall_time_s"] >= 0:
         problems.append("wall_time_s must be >= 0")
+    problems += _provenance_problems(result)
     m = result.get("metrics")
     if isinstance(m, dict):
         problems += _metric_problems(m, result)
     if problems:
         raise ResultValidationError("invalid result.json: " + "; ".join(problems))
     return result
+
+
+def _provenance_problems(result: dict) -> list[str]:
+    """``command``, ``machine``/``machine_id`` and ``predictions_sha256``: optional (records made before them lack
+    them, and a run started from no ``run.py`` has a null command), well-formed when present."""
+    problems = identity.machine_problems(result.get("machine"), result.get("machine_id"))
+    command = result.get("command")
+    if command is not None and not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)
+                                    and command[0].endswith("/run.py")):
+        problems.append("command must be null or the run.py argument list (['<folder>/run.py', ...])")
+    digest = result.get("predictions_sha256")
+    if digest is not None and not (isinstance(digest, str) and _HASH.fullmatch(digest)):
+        problems.append(f"predictions_sha256 {digest!r} is not a sha256 hex digest")
+    return problems
 
 
 def _metric_problems(m: dict, result: dict) -> list[str]:
@@ -644,6 +712,19 @@ def _metric_problems(m: dict, result: dict) -> list[str]:
             and abs(acc - float(np.trace(cm) / cm.sum())) > 1e-6:
         problems.append("accuracy contradicts the confusion matrix")
     return problems
+
+
+def predictions_sha256(y_pred) -> str:
+    """The hash a record keeps of its predictions: sha256 of the predicted labels as little-endian int64 bytes
+    (so the label dtype a method saves with does not count, only the labels)."""
+    labels = np.ascontiguousarray(np.asarray(y_pred), dtype="<i8")
+    return hashlib.sha256(labels.tobytes()).hexdigest()
+
+
+def predictions_file_sha256(path: str | os.PathLike) -> str:
+    """:func:`predictions_sha256` of the ``y_pred`` saved in a ``predictions.npz``."""
+    with np.load(path, allow_pickle=False) as f:
+        return predictions_sha256(f["y_pred"])
 
 
 def validate_predictions(arrays: dict) -> dict:
@@ -724,6 +805,8 @@ def validate_run_dir(path: str | os.PathLike) -> dict:
     again = sd_metrics.compute(arrays["y_true"], arrays["y_pred"], train_counts=result["train_counts"])
     if again["confusion_matrix"] != result["metrics"]["confusion_matrix"]:
         raise ResultValidationError(f"{run.path}: predictions.npz does not give result.json's confusion matrix")
+    if result.get("predictions_sha256") not in (None, predictions_sha256(arrays["y_pred"])):
+        raise ResultValidationError(f"{run.path}: predictions.npz does not give result.json's predictions_sha256")
     if not any(r["kind"] == "eval" for r in validate_metrics_log(run.metrics_path)):
         raise ResultValidationError(f"{run.path}: metrics.jsonl holds no evaluation record")
     return result
@@ -742,8 +825,12 @@ def _published(path: Path) -> dict:
     return record if isinstance(record, dict) else {}
 
 
-def _published_device(path: Path) -> str | None:
-    return _published(path).get("device")
+def same_machine(a: dict, b: dict) -> bool:
+    """Whether two records were computed on the same machine: the same device label and, where both have one
+    (older records do not), the same ``machine_id``."""
+    if a.get("device") != b.get("device"):
+        return False
+    return not (a.get("machine_id") and b.get("machine_id")) or a["machine_id"] == b["machine_id"]
 
 
 def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "results", allow_dirty: bool = False,
@@ -759,8 +846,10 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
     the copy lands inside ``results_root``.
 
     The same run on another device goes beside an earlier record, to ``<run name>--<device slug>/``: numbers from
-    different machines differ in their summation order, so neither may silently take the other's place. On the
-    same device, publishing the identical result again changes nothing, and a different result is refused unless
+    different machines differ in their summation order, so neither may silently take the other's place. "Another
+    device" is another device label, or another ``machine_id`` where both records have one (:func:`same_machine`;
+    under the same label the folder is then ``<run name>--<device slug>-<machine_id>/``). On the same
+    device, publishing the identical result again changes nothing, and a different result is refused unless
     ``replace``.
     """
     run = RunDir(run_dir)
@@ -779,8 +868,12 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
                        f"reproducible from a commit; commit and re-run, or pass --allow-dirty to publish it anyway")
     name = _safe(run.path.resolve().name, "run folder name")
     target = Path(results_root) / _safe(result["method"], "method") / name / "result.json"
-    if target.exists() and _published_device(target) != result["device"]:
-        target = target.parent.with_name(f"{name}--{device_slug(result['device'])}") / "result.json"
+    if target.exists() and not same_machine(_published(target), result):
+        other = _published(target)
+        suffix = device_slug(result["device"])
+        if other.get("device") == result["device"] and result.get("machine_id"):
+            suffix += f"-{result['machine_id']}"  # the same label, yet another machine identity
+        target = target.parent.with_name(f"{name}--{suffix}") / "result.json"
     try:
         inside(results_root, target.relative_to(results_root), "published record")
     except UnsafePathError as exc:

@@ -43,8 +43,9 @@ GROUP = ["method", "variant", "paper_method", "dataset", "protocol", "protocol_k
 PAIR_KEY = ["split_seed", "seed"]
 RUN_FIELDS = ["faithful", "split_seed", "seed", "wall_time_s", "split_id"]
 METRIC_FIELDS = [key for key, _ in REPORT_METRICS]
-# Of a bar chart with one bar per row, at most this many rows per dataset panel.
-MAX_BARS = 5
+# Of a bar chart with one bar per row, at most this many rows per panel: more rows continue in a further panel
+# (every row is drawn; none is left out).
+MAX_BARS = 8
 
 
 def protocol_key(split_id: str, dataset: str) -> str:
@@ -53,7 +54,7 @@ def protocol_key(split_id: str, dataset: str) -> str:
     return re.sub(r"-s\d+(-test\d+)?$", "", key)
 
 
-RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path"] + METRIC_FIELDS + ["per_class_recall"]
+RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path"] + METRIC_FIELDS + ["per_class_recall", "train_counts", "machine_id"]
 
 
 def result_row(r: dict, path: str | Path) -> dict:
@@ -66,6 +67,8 @@ def result_row(r: dict, path: str | Path) -> dict:
     for key in METRIC_FIELDS:
         row[key] = r["metrics"].get(key, np.nan)
     row["per_class_recall"] = r["metrics"]["per_class_recall"]
+    row["train_counts"] = list(r["train_counts"])
+    row["machine_id"] = r.get("machine_id") or ""  # "" for a record made before records named their machine
     return row
 
 
@@ -102,9 +105,20 @@ def check_folders(results_root=None, paper_folder=None) -> None:
             raise ReportError(f"{flag} {folder}: no such folder (it should hold {holds}); check the path")
 
 
+def decimals(text) -> float:
+    """How many decimals a number was published with (``"0.01"`` -> 2, ``"3.24"`` -> 2, ``"77"`` -> 0); NaN for
+    an empty cell."""
+    if not isinstance(text, str) or not text.strip() or text.strip().lower() == "nan":
+        return float("nan")
+    mantissa = text.strip().lower().split("e")[0]
+    digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(text.strip().lower().split("e")[1]) if "e" in text.strip().lower() else 0
+    return float(max(0, digits - exponent))
+
+
 def _read_paper_table(p: Path) -> pd.DataFrame:
     try:
-        df = pd.read_csv(p)
+        df = pd.read_csv(p, dtype={"value": str, "std": str})
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
         raise ReportError(f"{p}: not a readable CSV table ({exc.__class__.__name__}: {exc})") from None
     missing = [c for c in PAPER_COLUMNS if c not in df.columns]
@@ -112,6 +126,7 @@ def _read_paper_table(p: Path) -> pd.DataFrame:
         raise ReportError(f"{p}: a paper table needs the columns {', '.join(PAPER_COLUMNS)}; missing "
                           f"{', '.join(missing)}")
     for column in ("value", "std"):
+        df[column + "_decimals"] = [decimals(v) for v in df[column]]
         try:
             df[column] = pd.to_numeric(df[column])
         except (ValueError, TypeError):
@@ -120,16 +135,20 @@ def _read_paper_table(p: Path) -> pd.DataFrame:
 
 
 def load_paper_tables(folder: str | Path) -> pd.DataFrame:
-    """Every published cell, one row each; a table published in percent is scaled to fractions."""
+    """Every published cell, one row each; a table published in percent is scaled to fractions. Each value and
+    std keeps the number of decimals it was published with, as a fraction (``value_decimals``, ``std_decimals``:
+    ``3.24`` % -> 4, ``0.01`` -> 2), so that it is shown no more precisely than it was published."""
     frames = []
     for p in sorted(Path(folder).glob("*.csv")):
         df = _read_paper_table(p)
         if df["value"].max() > 1.5:  # percentages
             df["value"] = df["value"] / 100.0
             df["std"] = df["std"] / 100.0
+            df["value_decimals"] = df["value_decimals"] + 2
+            df["std_decimals"] = df["std_decimals"] + 2
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=list(PAPER_COLUMNS) + ["key"])
+        return pd.DataFrame(columns=list(PAPER_COLUMNS) + ["value_decimals", "std_decimals", "key"])
     df = pd.concat(frames, ignore_index=True)
     df["key"] = df["metric"].map(PAPER_METRICS)
     return df[df["key"].notna()]
@@ -161,6 +180,28 @@ def _mean_std(mean, std, n, sign="") -> str:
     return _num(mean, sign)
 
 
+def paper_std_counts(std, std_decimals) -> bool:
+    """Whether a paper's std is a measured spread: known, and not zero at the precision it was published with
+    (a std printed as ``0.00`` is below the table's resolution: the spread is unknown, not zero)."""
+    if std is None or pd.isna(std):
+        return False
+    if std_decimals is None or pd.isna(std_decimals):
+        return float(std) > 0
+    return round(float(std), int(std_decimals)) > 0
+
+
+def paper_std_text(std, std_decimals) -> str:
+    """A paper's std with the decimals it was published with (at most 4): ``0.01`` stays ``0.01``, never
+    ``0.0100``; a std published as ``0.00`` reads ``0.00 (< 0.005)``. Empty when the paper gives none."""
+    if std is None or pd.isna(std):
+        return ""
+    places = 4 if std_decimals is None or pd.isna(std_decimals) else min(int(std_decimals), 4)
+    text = f"{float(std):.{places}f}"
+    if not paper_std_counts(std, std_decimals):
+        text += f" (< {0.5 * 10 ** -places:.{places + 1}f})"
+    return text
+
+
 def _md_row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -182,12 +223,15 @@ def reproduction_cells(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
         key = r["key"]
         ours, ours_std = r[key + "_mean"], r[key + "_std"]
         paper_std = r["std"] if not pd.isna(r["std"]) else float("nan")
+        std_decimals = r.get("std_decimals", float("nan"))
+        counted = paper_std_counts(paper_std, std_decimals)
         delta = ours - r["value"]
-        spreads = [s for s in (paper_std, ours_std) if not np.isnan(s)]
+        spreads = [s for s in ((paper_std if counted else float("nan")), ours_std) if not np.isnan(s)]
         inside = "n/a" if not spreads or np.isnan(delta) else ("yes" if abs(delta) <= sum(spreads) else "no")
         out.append(dict(method=r["method"], paper_method=r["paper_method"], dataset=r["dataset"],
                         protocol=r["protocol_key"], metric=r["metric"], key=key, paper=r["value"],
-                        paper_std=paper_std, ours=ours, ours_std=ours_std, runs=int(r["runs"]), seeds=r["seeds"],
+                        paper_std=paper_std, paper_std_decimals=std_decimals, paper_std_counted=counted,
+                        ours=ours, ours_std=ours_std, runs=int(r["runs"]), seeds=r["seeds"],
                         device=r["device"], delta=delta, inside=inside,
                         source=f"{r['source']}, table {r['table']}"))
     return pd.DataFrame(out)
@@ -203,7 +247,8 @@ def reproduction_table(cells: pd.DataFrame) -> str:
     order = {m: i for i, m in enumerate(PAPER_METRICS)}
     cells = cells.assign(_o=cells["metric"].map(order)).sort_values(["dataset", "protocol", "paper_method", "_o"])
     for _, c in cells.iterrows():
-        paper = _num(c["paper"]) + ("" if np.isnan(c["paper_std"]) else f" ± {c['paper_std']:.4f}")
+        std = paper_std_text(c["paper_std"], c["paper_std_decimals"])
+        paper = _num(c["paper"]) + (f" ± {std}" if std else "")
         lines.append(_md_row([c["paper_method"], c["dataset"], c["protocol"], c["metric"], paper,
                               _mean_std(c["ours"], c["ours_std"], c["runs"]), f"{c['runs']} ({c['seeds']})",
                               c["device"], _num(c["delta"], "+"), c["inside"]]))
@@ -212,7 +257,9 @@ def reproduction_table(cells: pd.DataFrame) -> str:
         lines.append(f"Paper: {source}.")
     lines.append("")
     lines.append("Ours: mean ± sample std over runs; Δ = ours − paper; within spread: the size of Δ is at most the "
-                 "paper's std plus ours (whichever are known; n/a when neither is).")
+                 "paper's std plus ours (whichever are known; n/a when neither is). A paper's std is printed with "
+                 "the decimals it was published with; one published as 0.00 is below the table's resolution, an "
+                 "unknown spread rather than none, and does not count in \"within spread\".")
     return "\n".join(lines) + "\n"
 
 
@@ -245,6 +292,15 @@ def _pairs_label(pairs: pd.DataFrame) -> str:
 PAIR_CELL = ["method", "dataset", "protocol_key", "budget", "eval_subset", "device"]
 
 
+def same_machine(both: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    """The pairs of ``both`` (a run merged with its partner, whose columns carry ``suffix``) made on the same
+    machine: besides the device label (in PAIR_CELL), the same ``machine_id`` where both records name one
+    (``shared_data.identity``: CPU extensions, thread counts, math-library settings, GPU); a record made before
+    records named their machine pairs by its label alone."""
+    a, b = both["machine_id"].fillna(""), both["machine_id" + suffix].fillna("")
+    return both[(a == "") | (b == "") | (a == b)]
+
+
 def _delta_stats(both: pd.DataFrame, suffix: str) -> dict:
     """Per metric, mean and sample std over the pairs of ``both`` of (run − its partner, whose columns carry
     ``suffix``): keys ``<metric>_mean`` and ``<metric>_std``."""
@@ -271,7 +327,7 @@ def paired_deltas(results: pd.DataFrame) -> pd.DataFrame:
         ref = results[(results["variant"] == base) & results["faithful"].astype(bool)]
         for col, value in zip(PAIR_CELL, key):
             ref = ref[ref[col] == value]
-        both = frame.merge(ref, on=PAIR_KEY, suffixes=("", "_ref"))
+        both = same_machine(frame.merge(ref, on=PAIR_KEY, suffixes=("", "_ref")), "_ref")
         rows.append(dict(zip(PAIR_CELL, key), variant=variant, reference=base, pairs=len(both), runs=len(frame),
                          seeds=_pairs_label(both), **_delta_stats(both, "_ref")))
     return pd.DataFrame(rows)
@@ -306,7 +362,7 @@ def against_primary(results: pd.DataFrame) -> pd.DataFrame:
         if primary.empty:
             continue
         for other, runs in frame[frame["variant"] != key[0]].groupby("variant"):
-            both = primary.merge(runs, on=PAIR_KEY, suffixes=("", "_other"))
+            both = same_machine(primary.merge(runs, on=PAIR_KEY, suffixes=("", "_other")), "_other")
             if both.empty:
                 continue
             both = both.sort_values(PAIR_KEY)
@@ -378,59 +434,196 @@ def _plt():
 
 
 def per_class_plot(results: pd.DataFrame, path: str | Path) -> Path | None:
-    """Per-class recall of the faithful full-budget runs: one panel per dataset, at most MAX_BARS bars per class
-    (the rows with the most runs), legend outside the axes."""
+    """Per-class recall of the faithful full-budget runs: a panel per dataset and protocol (and per class profile,
+    where split seeds draw different minority classes), a bar per method, variant, budget, test subset and device,
+    legend outside the axes."""
     runs = results[results["faithful"].astype(bool) & (results["budget"] == "full")]
     if runs.empty:
         return None
-    return recall_plot(runs, path, title="{dataset}: faithful runs, full budget",
-                       label=lambda key, n: f"{key[1]}, protocol {key[5]}, test {_subset(key[7])} (n={n})")
+    return recall_plot(runs, path, what="faithful runs, full budget")
 
 
-def recall_plot(runs: pd.DataFrame, path: str | Path, title: str = "{dataset}", label=None,
+def device_label(device: str) -> str:
+    """``cpu: Intel(R) Xeon(R) Processor (2 cores)`` -> ``cpu: Intel Xeon Processor (2 cores)``."""
+    return re.sub(r"\s+", " ", re.sub(r"\((R|TM|tm|r)\)", "", str(device))).strip()
+
+
+def bar_label(key: tuple, n: int, seeds: str = "") -> str:
+    """A bar's legend entry from its :data:`GROUP` key: method (and variant where it is not the method's own
+    name), budget, test subset where it is not the full test set, device, and the runs it averages."""
+    row = dict(zip(GROUP, key))
+    name = row["method"] if row["variant"] == row["method"] else f"{row['method']} / {row['variant']}"
+    subset = "" if str(row["eval_subset"]) == "full" else f", test {_subset(str(row['eval_subset']))}"
+    runs = f"n={n}" + (f", split seeds {seeds}" if seeds else "")
+    return f"{name}, {row['budget']}{subset}, {device_label(row['device'])} ({runs})"
+
+
+def minority_classes(counts) -> list[int]:
+    """The minority classes of a training profile: fewer training images than the per-class mean (DFG's 8 classes
+    at IR 40; GAMO's and DGC's exponential profile: classes 3-9). None of a balanced one."""
+    counts = np.asarray(counts, dtype=float)
+    return [int(c) for c in np.flatnonzero(counts < counts.mean() - 1e-9)]
+
+
+def _counts_key(value) -> tuple:
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ()
+    return tuple(int(v) for v in value)
+
+
+def recall_panels(runs: pd.DataFrame, max_bars: int = MAX_BARS) -> list[dict]:
+    """What :func:`recall_plot` draws, panel by panel: ``{"dataset", "protocol", "counts", "split_seeds",
+    "part", "parts", "groups": [(GROUP key, frame)]}``. A panel holds one dataset, protocol and training profile
+    (the per-class counts: a protocol whose split seeds draw different minority classes gets a panel per
+    profile, so that no mean mixes a class's minority and majority runs); every bar group is in some panel:
+    beyond ``max_bars`` groups a panel continues in the next one."""
+    runs = runs.assign(_counts=[_counts_key(v) for v in runs.get("train_counts", [None] * len(runs))])
+    panels = []
+    for (dataset, protocol), cell in runs.groupby(["dataset", "protocol_key"], sort=True):
+        profiles = list(dict.fromkeys(cell["_counts"]))
+        for counts in profiles:
+            frame = cell[cell["_counts"] == counts]
+            groups = sorted(frame.groupby(GROUP, dropna=False), key=lambda g: (g[0][0], g[0][1] != g[0][0],
+                                                                               g[0][1], g[0][6], g[0][8]))
+            seeds = sorted({int(s) for s in frame["split_seed"]}) if len(profiles) > 1 else []
+            chunks = [groups[i:i + max_bars] for i in range(0, len(groups), max_bars)]
+            for part, chunk in enumerate(chunks, 1):
+                panels.append(dict(dataset=dataset, protocol=protocol, counts=counts, split_seeds=seeds,
+                                   part=part, parts=len(chunks), groups=chunk))
+    return panels
+
+
+def recall_plot(runs: pd.DataFrame, path: str | Path, what: str = "", label=None,
                 max_bars: int = MAX_BARS) -> Path:
-    """Mean per-class recall, one panel per dataset, one bar per row of :data:`GROUP` (the ``max_bars`` rows
-    with the most runs), legend outside the axes. ``label(key, n)`` names a bar from its group key and run
-    count; ``title`` is formatted with the dataset."""
-    label = label or (lambda key, n: f"{key[0]} {key[1]} (n={n})")
+    """Mean per-class recall, a panel per dataset, protocol and training profile (see :func:`recall_panels`), a
+    bar per row of :data:`GROUP`, every row drawn. The minority classes are shaded and each class's training
+    count is written under it. ``label(key, n)`` names a bar (default :func:`bar_label`: method, variant, budget,
+    device, runs); ``what`` says which runs the figure shows."""
+    label = label or (lambda key, n: bar_label(key, n))
     plt = _plt()
-    datasets = sorted(runs["dataset"].unique())
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(11, 3.4 * len(datasets)), squeeze=False)
-    for ax, dataset in zip(axes[:, 0], datasets):
-        groups = sorted(runs[runs["dataset"] == dataset].groupby(GROUP, dropna=False), key=lambda g: -len(g[1]))
-        groups = groups[:max_bars]
+    panels = recall_panels(runs, max_bars)
+    colours = _colours([key for panel in panels for key, _ in panel["groups"]])
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 3.3 * len(panels) + 0.5), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
+        groups, counts = panel["groups"], panel["counts"]
         width = 0.8 / len(groups)
+        n_classes = 0
         for i, (key, frame) in enumerate(groups):
-            recall = np.mean(np.stack([np.asarray(r) for r in frame["per_class_recall"]]), axis=0)
+            recall = np.mean(np.stack([np.asarray(r, dtype=float) for r in frame["per_class_recall"]]), axis=0)
+            n_classes = max(n_classes, len(recall))
             x = np.arange(len(recall)) - 0.4 + (i + 0.5) * width
-            ax.bar(x, recall, width=width, label=label(key, len(frame)))
-        ax.set_title(title.format(dataset=dataset))
-        ax.set_xticks(np.arange(len(recall)))
-        ax.set_ylabel("recall (mean over runs)")
+            colour, hatch = colours[key]
+            ax.bar(x, recall, width=width, label=label(key, len(frame)), color=colour, hatch=hatch,
+                   edgecolor="white" if not hatch else "black", linewidth=0.3)
+        minority = minority_classes(counts) if len(counts) == n_classes else []
+        for c in minority:
+            ax.axvspan(c - 0.5, c + 0.5, color="0.93", zorder=0, lw=0)
+        ticks = [f"{c}\n{counts[c]}" if len(counts) == n_classes else str(c) for c in range(n_classes)]
+        ax.set_xticks(np.arange(n_classes))
+        ax.set_xticklabels(ticks, fontsize=8)
+        for c, tick in enumerate(ax.get_xticklabels()):
+            if c in minority:
+                tick.set_fontweight("bold")
+        ax.set_xlim(-0.5, n_classes - 0.5)
+        title = f"{panel['dataset']}, protocol {panel['protocol']}"
+        if panel["split_seeds"]:
+            title += f", split seed{'s' if len(panel['split_seeds']) > 1 else ''} " + \
+                ",".join(map(str, panel["split_seeds"]))
+        if what:
+            title += f": {what}"
+        if panel["parts"] > 1:
+            title += f" (part {panel['part']} of {panel['parts']})"
+        if minority:
+            title += f"; minority classes (shaded) {_ranges(minority)}"
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("recall (mean over runs)", fontsize=8)
         ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    axes[-1, 0].set_xlabel("class label")
+        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axes[-1, 0].set_xlabel("class label, and its training images (minority classes shaded, labels bold)")
     fig.tight_layout()
     return _save(fig, path, plt)
 
 
+def _ranges(classes: list[int]) -> str:
+    """``[3, 4, 5, 6, 9]`` -> ``3-6, 9``."""
+    out, start = [], None
+    for i, c in enumerate(classes):
+        if start is None:
+            start = c
+        if i + 1 == len(classes) or classes[i + 1] != c + 1:
+            out.append(str(start) if start == c else f"{start}-{c}")
+            start = None
+    return ", ".join(out)
+
+
+def _colours(keys) -> dict:
+    """A colour per method and variant (the same in every panel), hatched for its second and later devices."""
+    import matplotlib
+
+    models = list(dict.fromkeys((k[0], k[1]) for k in keys))
+    cmap = matplotlib.colormaps["tab20" if len(models) > 10 else "tab10"]
+    devices: dict = {}
+    out = {}
+    for key in dict.fromkeys(keys):
+        seen = devices.setdefault((key[0], key[1]), [])
+        if key[8] not in seen:
+            seen.append(key[8])
+        hatch = ["", "//", "..", "xx", "\\\\"][min(seen.index(key[8]), 4)]
+        out[key] = (cmap(models.index((key[0], key[1])) % cmap.N), hatch or None)
+    return out
+
+
 def paper_plot(cells: pd.DataFrame, path: str | Path) -> Path | None:
-    """Ours against the paper, one point per reproduced cell, with both spreads as error bars."""
+    """Ours against the paper, a row per reproduced cell (paper method, dataset, protocol, metric, device): the
+    paper's value with its published std, ours with the sample std over our runs, Δ and the runs written at the
+    right. One row per cell, so no label can cover another."""
     if cells.empty:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    for (method, dataset), frame in cells.groupby(["paper_method", "dataset"]):
-        ax.errorbar(frame["paper"], frame["ours"], xerr=frame["paper_std"].fillna(0), yerr=frame["ours_std"].fillna(0),
-                    fmt="o", capsize=3, label=f"{method}, {dataset}")
-        for _, c in frame.iterrows():
-            ax.annotate(c["metric"], (c["paper"], c["ours"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    lo = float(min(cells["paper"].min(), cells["ours"].min())) - 0.05
-    ax.plot([lo, 1.0], [lo, 1.0], color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("paper")
-    ax.set_ylabel("ours (mean over runs)")
-    ax.set_title("Faithful full-budget runs against the papers")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    from matplotlib.transforms import blended_transform_factory
+
+    order = {m: i for i, m in enumerate(PAPER_METRICS)}
+    cells = cells.assign(_o=cells["metric"].map(order)).sort_values(
+        ["dataset", "protocol", "paper_method", "_o", "device"]).reset_index(drop=True)
+    n = len(cells)
+    fig, ax = plt.subplots(figsize=(12, 0.34 * n + 1.6))
+    y = np.arange(n)[::-1]
+    counted = cells["paper_std_counted"].astype(bool).to_numpy()
+    paper_err = np.where(counted, cells["paper_std"].fillna(0), 0.0)
+    ours_err = np.where(cells["runs"] > 1, cells["ours_std"].fillna(0), 0.0)
+    uncounted = ~counted & cells["paper_std"].notna().to_numpy()
+    plain = ~uncounted
+    ax.errorbar(cells["paper"][plain], y[plain] + 0.12, xerr=paper_err[plain], fmt="D", mfc="white", mec="black",
+                ecolor="black", ms=5, capsize=2.5, lw=0.9, label="paper (± its published std; none published: no bar)")
+    if uncounted.any():
+        ax.plot(cells["paper"][uncounted], y[uncounted] + 0.12, "D", mfc="0.55", mec="black", ms=5, ls="none",
+                label="paper, std published as 0.00: below its resolution, not a spread (no bar)")
+    ax.errorbar(cells["ours"], y - 0.12, xerr=ours_err, fmt="o", color="tab:red", ms=5, capsize=2.5, lw=0.9,
+                label="ours (mean ± sample std over the runs)")
+    labels = [f"{c['paper_method']} · {c['dataset']} · {c['protocol']} · {c['metric']}" for _, c in cells.iterrows()]
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
+    block = list(zip(cells["dataset"], cells["protocol"]))
+    for i in range(1, n):
+        if block[i] != block[i - 1]:
+            ax.axhline(y[i] + 0.5, color="0.8", lw=0.6)
+    side = blended_transform_factory(ax.transAxes, ax.transData)
+    ax.text(1.01, n - 0.4, "Δ = ours − paper; runs; device", transform=side, fontsize=7.5, va="bottom",
+            fontweight="bold")
+    for yi, (_, c) in zip(y, cells.iterrows()):
+        ax.text(1.01, yi, f"{c['delta']:+.4f}; n={int(c['runs'])}; {device_label(c['device'])}", transform=side,
+                fontsize=7.5, va="center")
+    lo = float(np.nanmin([(cells["paper"] - paper_err).min(), (cells["ours"] - ours_err).min()]))
+    hi = float(np.nanmax([(cells["paper"] + paper_err).max(), (cells["ours"] + ours_err).max()]))
+    pad = 0.04 * max(hi - lo, 0.05)
+    ax.set_xlim(lo - pad, min(1.0, hi + pad) if hi <= 1.0 else hi + pad)
+    ax.grid(axis="x", color="0.9", lw=0.6)
+    ax.set_xlabel("metric value (fraction)")
+    ax.set_title("Faithful full-budget runs against the papers, cell by cell", pad=30)
+    ax.legend(fontsize=7.5, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return _save(fig, path, plt)
 
@@ -439,7 +632,7 @@ def _save(fig, path, plt) -> Path:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=110, format="png", metadata={"Software": None})
+    fig.savefig(buf, dpi=110, format="png", metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
@@ -524,4 +717,43 @@ def build_report(results_root="results", paper_folder="paper_tables", plot_dir=N
     if repo is not None:
         for method, path in method_readmes(repo).items():
             update_method_readme(path, per_method.get(method, method_section(method)))
+        update_selection_sections(repo, results_root, paper_folder)
     return text
+
+
+SELECTION_START = "<!-- selection:start (generated by `make report`; do not edit) -->"
+SELECTION_END = "<!-- selection:end -->"
+_SELECTION = re.compile(r"<!-- selection:start[^>]*-->\n.*?" + re.escape(SELECTION_END), re.S)
+
+
+def paper_cells_text(paper_folder) -> dict:
+    """``(paper method, dataset, protocol)`` -> the paper's accuracy cell as published, in percent."""
+    paper = load_paper_tables(paper_folder)
+    out = {}
+    for _, c in paper[paper["key"] == "accuracy"].iterrows():
+        d = max(int(c["value_decimals"]) - 2, 0)
+        text = f"{100 * c['value']:.{d}f}"
+        if pd.notna(c["std"]):
+            text += f" ± {100 * c['std']:.{max(int(c['std_decimals']) - 2, 0)}f}"
+        out[(c["method"], c["dataset"], c["protocol"])] = text
+    return out
+
+
+def update_selection_sections(repo, results_root, paper_folder) -> list[Path]:
+    """Every method README with a selection section gets the table of its runs' three accuracies
+    (:func:`shared_data.selection.section`); returns the READMEs that changed."""
+    from . import selection
+
+    changed = []
+    paper = paper_cells_text(paper_folder)
+    for readme in sorted(Path(repo).glob("*_*/README.md")):
+        text = readme.read_text()
+        if not _SELECTION.search(text):
+            continue
+        body = selection.section(results_root, readme.parent.name.split("_")[0], paper=paper) or \
+            "_No published run selects its model on the test set._\n"
+        new = _replace(text, _SELECTION, f"{SELECTION_START}\n{body}{SELECTION_END}", readme)
+        if new != text:
+            atomic_write_bytes(readme, new.encode())
+            changed.append(readme)
+    return changed

@@ -56,3 +56,104 @@ def accuracies(*, best: float | None, best_step: int | None, final: float | None
         "late_mean": {"accuracy": late, "window": window,
                       "rule": f"mean test accuracy over the last {window} evaluations"},
     }
+
+
+def run_accuracies(result: dict, metrics_log: list[dict], window: int = 20) -> dict | None:
+    """The three accuracies of a published run that carries a best and a final test accuracy: from its
+    ``extra.accuracies`` when it has them, else derived from ``extra`` and its committed ``metrics.jsonl``.
+    None for a run of a method that does not select on the test set."""
+    extra = result.get("extra") or {}
+    if isinstance(extra.get("accuracies"), dict):
+        return extra["accuracies"]
+    if extra.get("best_test_accuracy") is None or extra.get("final_accuracy") is None:
+        return None
+    return accuracies(best=extra["best_test_accuracy"], best_step=extra.get("best_step"),
+                      final=extra["final_accuracy"], late=late_mean(metrics_log, window), window=window)
+
+
+def _read_log(path) -> list[dict]:
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.2f}"
+
+
+def _mean_std(values) -> str:
+    import statistics
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
+
+
+def section(results_root, method: str, paper: dict | None = None, window: int = 20) -> str | None:
+    """A method README's table of every published run with its three accuracies, generated from
+    ``<results_root>/<method>/*/result.json`` and each run's ``metrics.jsonl``; a mean ± sample std line per
+    model, budget and device over its split seeds. ``paper`` maps ``(paper_method, dataset, protocol)`` to the
+    paper's cell text, shown beside faithful full-budget rows only. None when no run selects on the test set."""
+    import json
+    from collections import defaultdict
+    from pathlib import Path
+
+    rows = []
+    for path in sorted(Path(results_root, method).glob("*/result.json")):
+        r = json.loads(path.read_text())
+        acc = run_accuracies(r, _read_log(path.parent / "metrics.jsonl"), window)
+        if acc is None:
+            continue
+        rows.append((r, acc))
+    if not rows:
+        return None
+    rows.sort(key=lambda ra: (ra[0]["budget"] != "full", ra[0]["device"], ra[0]["variant"], ra[0]["split_seed"],
+                              ra[0]["seed"]))
+    out = [f"Every published run with its three accuracies (%): **best on test** is the best of the evaluations "
+           f"made during training, the number the original prints and this port reports by default (a model "
+           f"chosen on the test set); **final** is the model after the last step, the one the original saves "
+           f"(no selection); **last {window}** is the mean over the last {window} evaluations. The paper column "
+           f"stands beside faithful full-budget runs only.\n\n",
+           "| model | budget | split seed | seed | best on test (step) | final | last 20 mean | paper | wall time | "
+           "device | commit |\n", "|---|---|---|---|---|---|---|---|---|---|---|\n"]
+    groups = defaultdict(list)
+    for r, acc in rows:
+        key = (r["variant"], r["budget"], r["device"])
+        groups[key].append(acc)
+        cell = ""
+        if paper and r["budget"] == "full" and r.get("faithful") and r.get("eval_subset") == "full":
+            from .report import protocol_key
+
+            cell = paper.get((r.get("paper_method"), r["dataset"], protocol_key(r["split_id"], r["dataset"])), "")
+        best = acc["best_test"]
+        step = f" ({best['step']:,})" if best.get("step") is not None else ""
+        out.append(f"| {r['variant']} | {r['budget']} | {r['split_seed']} | {r['seed']} | "
+                   f"{_pct(best['accuracy'])}{step} | {_pct(acc['final']['accuracy'])} | "
+                   f"{_pct(acc['late_mean']['accuracy'])} | {cell} | {r['wall_time_s']:,.0f} s | {r['device']} | "
+                   f"`{r['git_commit'][:7]}` |\n")
+    summary = [(k, v) for k, v in groups.items() if len(v) > 1]
+    if summary:
+        out.append("\nMean ± sample standard deviation over the split seeds:\n\n"
+                   "| model | budget | device | runs | best on test | final | last 20 mean |\n"
+                   "|---|---|---|---|---|---|---|\n")
+        for (variant, budget, device), accs in summary:
+            out.append(f"| {variant} | {budget} | {device} | {len(accs)} | "
+                       f"{_mean_std([a['best_test']['accuracy'] for a in accs])} | "
+                       f"{_mean_std([a['final']['accuracy'] for a in accs])} | "
+                       f"{_mean_std([a['late_mean']['accuracy'] for a in accs])} |\n")
+    return "".join(out)

@@ -31,7 +31,7 @@ def test_only_faithful_full_budget_runs_on_the_full_test_set_meet_the_paper(tmp_
     text = report.build_report(tmp_path / "results", paper, plot_dir=tmp_path / "plots", readme=readme)
     reproductions, checks = text.split("### Checks")
     acsa = [np.mean([1, 0.5, 1]), 1.0]
-    assert (f"| TOY | toy | dgc | ACSA | 0.5000 ± 0.0100 | {np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} | "
+    assert (f"| TOY | toy | dgc | ACSA | 0.5000 ± 0.01 | {np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} | "
             f"2 (1,2) | cpu: test | {np.mean(acsa) - 0.5:+.4f} | no |") in reproductions
     assert "| TOY | toy | dgc | RMI | 0.2500 | 1.0000 ± 0.0000 | 2 (1,2) | cpu: test | +0.7500 | no |" \
         in reproductions  # no paper std: our own spread (0) decides
@@ -159,3 +159,73 @@ def test_pairs_name_their_training_seeds_where_a_split_repeats():
     frame = report.pd.DataFrame({"split_seed": [0, 0, 0], "seed": [2, 0, 1]})
     assert report._pairs_label(frame) == "0:0,0:1,0:2"
     assert report._pairs_label(frame.assign(seed=0, split_seed=[3, 1, 2])) == "1,2,3"
+
+
+def test_a_paper_std_keeps_its_published_precision_and_0_00_is_not_a_spread(tmp_path):
+    """DGC's table gives stds to two decimals: 0.01 is printed 0.01 (not 0.0100); 0.00 is below the table's
+    resolution, printed as published with its bound, and does not make "within spread" true or false by itself."""
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.9000,0.00\nX,2,toy,dgc,TOY,Gmacro,0.9000,0.01\n")
+    (paper / "u.csv").write_text("source,table,dataset,protocol,method,metric,value,std\n"
+                                 "X,2,toy,dgc,TOY,Fmacro,90.00,1.25\n")  # a table in percent
+    df = report.load_paper_tables(paper)
+    assert list(df["std_decimals"]) == [2, 2, 4]  # the percent table's 1.25 is 0.0125 as a fraction
+    _write(tmp_path, "full", [0, 0, 1, 1, 2, 2], budget="full")  # one run, all right: ACSA 1.0, no spread of ours
+    text = report.build_report(tmp_path / "results", paper)
+    assert "| TOY | toy | dgc | ACSA | 0.9000 ± 0.00 (< 0.005) | 1.0000 | 1 (0) | cpu: test | +0.1000 | n/a |" in text
+    assert "| TOY | toy | dgc | Gmacro | 0.9000 ± 0.01 | " in text and "| TOY | toy | dgc | Fmacro | 0.9000 ± 0.0125 | " \
+        in text
+    assert "± 0.0000" not in text and "0.0100" not in text
+    assert report.paper_std_counts(0.01, 2) and not report.paper_std_counts(0.0, 2)
+    assert not report.paper_std_counts(float("nan"), 2) and report.paper_std_counts(0.0125, float("nan"))
+    assert report.paper_std_text(0.0, 2) == "0.00 (< 0.005)" and report.paper_std_text(0.0324, 4) == "0.0324"
+    assert report.decimals("77.13") == 2 and report.decimals("1e-3") == 3 and np.isnan(report.decimals(""))
+
+
+def test_the_recall_plot_draws_every_group_names_model_budget_and_device_and_marks_minority_classes(tmp_path):
+    """No cap drops a bar group (more than MAX_BARS continue in another panel); a bar's label names the method,
+    variant, budget and device; a profile whose split seeds draw other minority classes gets its own panel."""
+    rows = []
+    for i in range(report.MAX_BARS + 3):  # more groups than one panel holds
+        for seed in (1, 2):
+            rows.append(dict(method=f"m{i}", variant="baseline" if i % 2 else f"m{i}", paper_method="",
+                             dataset="toy", protocol="dgc", protocol_key="dgc", budget="quick", eval_subset="full",
+                             device="cpu: Intel(R) Xeon(R) (2 cores)", faithful=True, split_seed=seed, seed=0,
+                             wall_time_s=1.0, split_id="toy-dgc-s1", path="x", per_class_recall=[0.9, 0.5, 0.1],
+                             train_counts=[300, 100, 10], **{k: 0.5 for k in report.METRIC_FIELDS}))
+    rows.append(dict(rows[0], method="d", variant="d", protocol="dfg", protocol_key="dfg-ir10", split_seed=3,
+                     train_counts=[10, 300, 10]))
+    rows.append(dict(rows[-1], split_seed=4, train_counts=[300, 10, 10]))
+    frame = report.results_frame(rows)
+    panels = report.recall_panels(frame)
+    drawn = [key for panel in panels for key, _ in panel["groups"]]
+    assert set(drawn) == set(frame.groupby(report.GROUP, dropna=False).groups), "a bar group was left out"
+    assert len(drawn) == report.MAX_BARS + 3 + 2  # d is drawn once per training profile
+    dgc = [p for p in panels if p["protocol"] == "dgc"]
+    assert [(p["part"], p["parts"], len(p["groups"])) for p in dgc] == [(1, 2, report.MAX_BARS), (2, 2, 3)]
+    dfg = [p for p in panels if p["protocol"] == "dfg-ir10"]
+    assert [(p["counts"], p["split_seeds"]) for p in dfg] == [((10, 300, 10), [3]), ((300, 10, 10), [4])]
+    key = dgc[0]["groups"][1][0]
+    assert report.bar_label(key, 2) == f"{key[0]} / baseline, quick, cpu: Intel Xeon (2 cores) (n=2)"
+    assert report.minority_classes([300, 100, 10]) == [1, 2] and report.minority_classes([5, 5]) == []
+    assert report.minority_classes([6000, 150, 150, 150, 150, 6000, 150, 150, 150, 150]) == [1, 2, 3, 4, 6, 7, 8, 9]
+    out = report.recall_plot(frame, tmp_path / "recall.png", what="test")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_pairs_are_made_on_one_machine_identity_where_both_records_name_one(tmp_path):
+    from shared_data import identity
+
+    here = identity.describe_machine(environ={"OMP_NUM_THREADS": "1"})
+    onednn_off = identity.describe_machine(environ={"OMP_NUM_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0"})
+    right, one_wrong = [0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2]
+    for seed in (1, 2):
+        _write(tmp_path, f"toy-{seed}", right, seed=seed, split=_split_seed(seed), variant="toy", machine=here)
+        _write(tmp_path, f"toy+fix-{seed}", one_wrong, seed=seed, split=_split_seed(seed), variant="toy+fix",
+               machine=here if seed == 1 else onednn_off)  # seed 2: same label, another machine: no pair
+    old = _write(tmp_path, "toy+fix-3", one_wrong, seed=3, split=_split_seed(3), variant="toy+fix")
+    _write(tmp_path, "toy-3", right, seed=3, split=_split_seed(3), variant="toy", machine=onednn_off)
+    path = tmp_path / "results" / "toy" / "toy+fix-3" / "result.json"
+    records.atomic_write_json(path, {k: v for k, v in old.items() if k not in ("machine", "machine_id")})
+    deltas = report.paired_deltas(report.load_results(tmp_path / "results"))
+    row = deltas.set_index("variant").loc["toy+fix"]
+    assert (row["pairs"], row["seeds"]) == (2, "1,3")  # seed 3: a record without an identity pairs by its label
