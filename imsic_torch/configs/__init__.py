@@ -19,6 +19,7 @@ COMMON = {
     "gan_epochs": 500, "gan_steps_per_epoch": None,  # None: one full pass (141 batches on 9,000 images)
     "sample_interval": 800,  # image grids every 800 batches (batch 0 included)
     "checkpoint_every": 100,  # epochs; the original's model_final_<100..500>
+    "resume_every": 1,  # epochs between resume points (checkpoints/gan_last.pt): a stop loses at most one epoch
     "cnn_lr": 1e-4, "cnn_steps_per_epoch": None, "eval_every": 2,
     "synth_chunk": 100,  # images per generator call (a 10x10 grid each)
     "synth_per_class": 100,  # gene_nums (utils.py L329); the smoke budget makes fewer

@@ -5,7 +5,8 @@ Per iteration, on a real batch of B images (B = 64, the epoch's last batch small
   2. D step:  ½ [MSE(D_adv(x), 1) + MSE(D_adv(G(z, y, c).detach()), 0)], the step-1 images          (L67-75)
   3. info step, one Adam over G's and D's parameters: fresh y, z, c;
      λ_cat · CE(class head, y) + λ_con · structure loss                                              (L77-93)
-Image grids every ``sample_interval`` batches (batch 0 included), as ``utils.sample_image2``; checkpoints every
+Image grids every ``sample_interval`` batches (batch 0 included), as ``utils.sample_image2``; a resume point every
+``resume_every`` epochs (one by default: a stop loses at most one epoch) and G and D snapshots every
 ``checkpoint_every`` epochs and at the end, with everything needed to resume bit for bit on the CPU.
 """
 from __future__ import annotations

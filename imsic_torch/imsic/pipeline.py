@@ -99,13 +99,15 @@ class Run:
                 print(f"GAN epoch {rec['epoch']}/{cfg['gan_epochs']}: D {rec['last_d_loss']:.4f} G "
                       f"{rec['last_g_loss']:.4f} info {rec['last_info_loss']:.4f} hinge open in "
                       f"{rec['hinge_open_batches']} batches ({rec['seconds']:.1f} s)")
-            if trainer.epoch % cfg["checkpoint_every"] == 0 or trainer.epoch == cfg["gan_epochs"]:
+            snapshot = trainer.epoch % cfg["checkpoint_every"] == 0 or trainer.epoch == cfg["gan_epochs"]
+            if snapshot or trainer.epoch % cfg["resume_every"] == 0:
                 st = trainer.state()
                 st["elapsed_s"] = elapsed + time.time() - t0
-                io.save_torch(self.run.checkpoint_dir / f"gan_epoch_{trainer.epoch}.pt",
-                              {"generator": st["generator"], "discriminator": st["discriminator"],
-                               "epoch": trainer.epoch})
-                io.save_torch(last, st)
+                if snapshot:  # the original's model_final_<epoch> (every 100 epochs)
+                    io.save_torch(self.run.checkpoint_dir / f"gan_epoch_{trainer.epoch}.pt",
+                                  {"generator": st["generator"], "discriminator": st["discriminator"],
+                                   "epoch": trainer.epoch})
+                io.save_torch(last, st)  # the resume point: a stopped run loses at most resume_every epochs
         st = trainer.state()
         st["elapsed_s"] = elapsed + time.time() - t0
         io.save_torch(final, st)

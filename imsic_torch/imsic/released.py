@@ -71,3 +71,91 @@ def load(dataset: str, data_root=None, mirrors=None, download: bool = True) -> d
     out = read_checkpoint(path)
     out["path"] = path
     return out
+
+
+def code_grid(generator, cfg: dict, per_code: int = 10, seed: int = 0):
+    """``[code, sample]`` images of ``generator``: one row per categorical code, drawn with the dataset's
+    generation settings (``category_map.generation_inputs``), the same noise in every row."""
+    import numpy as np
+
+    from .category_map import generation_inputs
+
+    rows = []
+    with torch.no_grad():
+        for k in range(cfg["n_classes"]):
+            z, label, code = generation_inputs(cfg, k, per_code, np.random.RandomState(seed))
+            rows.append(generator(z, label, code).cpu())
+    return torch.stack(rows)
+
+
+def save_code_grid(path, images, title: str, row_labels: list[str]) -> None:
+    """A picture of :func:`code_grid`'s images with a label per row."""
+    import io as _io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from shared_data.records import atomic_write_bytes
+
+    n_rows, n_cols = images.shape[:2]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * 0.62 + 1.9, n_rows * 0.62 + 0.6))
+    for r in range(n_rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.imshow(images[r, c, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def main(argv=None) -> int:
+    """``python -m imsic.released --dataset mnist --grid docs/released_gan_mnist_codes.png``: the code-by-code
+    grid of a released GAN, each row labelled with the class the authors' table and a given map assign."""
+    import argparse as _argparse
+    import json
+
+    from configs import get_config
+    from fixes import FIXES
+    from shared_data.variants import values
+
+    p = _argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--dataset", choices=sorted(_FILES), required=True)
+    p.add_argument("--grid", required=True, help="PNG file to write")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--mirror", action="append", default=[])
+    p.add_argument("--map", default=None, help="a run's category_map.json: label rows with its classes too")
+    a = p.parse_args(argv)
+    from .nets import Generator
+
+    cfg = {**get_config(a.dataset, "full", seed=0), **values({}, FIXES)}
+    blob = load(a.dataset, a.data_root, a.mirror)
+    g = Generator(code_dim(a.dataset), cfg["bn_eps"], cfg["latent_dim"], cfg["n_classes"])
+    g.load_state_dict(blob["generator"])
+    g.eval()
+    authors = cfg["hardcoded_map"]  # class -> code
+    ours = json.loads(open(a.map).read())["class_to_code"] if a.map else None
+    labels = []
+    for k in range(cfg["n_classes"]):
+        text = f"code {k}: authors {authors.index(k) if k in authors else '-'}"
+        if ours is not None:
+            text += f", auto {ours.index(k) if k in ours else '-'}"
+        labels.append(text)
+    settings = ("z ~ N(0, 0.5²), continuous codes 0" if cfg["gen_code"] == "zeros"
+                else f"z ~ N(0, {cfg['gen_z_std']}²), codes [0, 0, {cfg['gen_code_factor']}·N(0, 1)]")
+    save_code_grid(a.grid, code_grid(g, cfg), f"released {a.dataset} GAN ({LABEL}): one row per categorical code\n"
+                                              f"{settings}; left: the class each map sends to that code", labels)
+    print(f"wrote {a.grid}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -103,3 +103,23 @@ def test_the_map_classifier_recall_is_measured_per_class_over_the_whole_split():
     x = torch.zeros(len(y), 28, 28, dtype=torch.uint8).numpy()
     recall = train_recall(Always(), x, y, 10, "cpu", batch=64)
     assert recall == [1.0] + [0.0] * 9  # a leading slice of a class-ordered split would have said 1.0
+
+
+def test_the_gan_stage_leaves_a_resume_point_every_epoch_and_snapshots_every_checkpoint_every(mirror, tmp_path,
+                                                                                              monkeypatch):
+    import run as imsic_run
+    from imsic import io, pipeline
+    from shared_data import records, splits
+
+    monkeypatch.setenv("SHARED_DATA_MIRROR", str(mirror))
+    args = imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke", "--data-root", str(tmp_path / "data"),
+                                 "--out", str(tmp_path / "runs")])
+    cfg = imsic_run.build_config(args, 0, 0)
+    cfg.update(gan_epochs=3, checkpoint_every=100, resume_every=1, device_description="cpu")
+    split = splits.get_split("mnist", "imsic", 0, data_root=tmp_path / "data", test_per_class=cfg["test_per_class"])
+    run = records.RunDir.create(tmp_path / "runs", "imsic", "resume-points", cfg)
+    saved = []
+    real_save = io.save_torch
+    monkeypatch.setattr(io, "save_torch", lambda path, obj: (saved.append(Path(path).name), real_save(path, obj))[1])
+    pipeline.Run(cfg, split, run, torch.device("cpu"), data_root=tmp_path / "data", progress=False).gan()
+    assert saved == ["gan_last.pt", "gan_last.pt", "gan_epoch_3.pt", "gan_last.pt", "gan_final.pt"]
