@@ -173,7 +173,8 @@ def plan_section(plan: Plan, csv: Path, repo: Path, paper, plot_path: Path | Non
     text = title + about + f"From `{rel}`: {len(done)} of {len(plan.jobs)} runs published.\n\n"
     text += comparison(frame, paper)
     if plot_path is not None and plot_path.exists():
-        text += f"\nPer-class recall: `{_relative(plot_path, repo)}`.\n"
+        text += (f"\nPer-class recall, every run of the plan (minority classes shaded):\n\n"
+                 f"![per-class recall of the plan]({_relative(plot_path, repo)})\n")
     return text
 
 

@@ -129,8 +129,8 @@ def section(results_root, method: str, paper: dict | None = None, window: int = 
            f"chosen on the test set); **final** is the model after the last step, the one the original saves "
            f"(no selection); **last {window}** is the mean over the last {window} evaluations. The paper column "
            f"stands beside faithful full-budget runs only.\n\n",
-           "| model | budget | split seed | seed | best on test (step) | final | last 20 mean | paper | wall time | "
-           "device | commit |\n", "|---|---|---|---|---|---|---|---|---|---|---|\n"]
+           f"| model | budget | split seed | seed | best on test (step) | final | last {window} mean | paper | "
+           "wall time | device | commit |\n", "|---|---|---|---|---|---|---|---|---|---|---|\n"]
     groups = defaultdict(list)
     for r, acc in rows:
         key = (r["variant"], r["budget"], r["device"])
@@ -149,7 +149,7 @@ def section(results_root, method: str, paper: dict | None = None, window: int = 
     summary = [(k, v) for k, v in groups.items() if len(v) > 1]
     if summary:
         out.append("\nMean ± sample standard deviation over the split seeds:\n\n"
-                   "| model | budget | device | runs | best on test | final | last 20 mean |\n"
+                   f"| model | budget | device | runs | best on test | final | last {window} mean |\n"
                    "|---|---|---|---|---|---|---|\n")
         for (variant, budget, device), accs in summary:
             out.append(f"| {variant} | {budget} | {device} | {len(accs)} | "
