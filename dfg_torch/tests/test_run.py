@@ -50,6 +50,7 @@ def test_smoke_run_writes_a_valid_result_and_resumes(data_root, tmp_path, capsys
     (["--source-checkpoint", "/nonexistent/lenet.pt"], "does not exist"),
     (["--ir", "7000"], "leaves the minority classes empty"),
     (["--test-center-crop", "224"], "ResNet-50"),
+    (["--device", "gpu"], "is not a device"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(data_root, tmp_path, capsys, extra, message):
     out = tmp_path / "runs"

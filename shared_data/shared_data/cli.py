@@ -146,7 +146,10 @@ def seed_list(text: str, flag: str = "--seeds") -> list[int]:
 def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_dataset: str | None = None,
                     default_protocol: str = "dgc", default_split_seed: int = 0, default_seed: int = 0,
                     default_budget: str = "full", protocols_allowed=protocols.PROTOCOLS) -> argparse.ArgumentParser:
-    """Add the flags every ``run.py`` shares (STYLE.md principle 1)."""
+    """Add the flags every ``run.py`` shares (STYLE.md principle 1). Flags must be spelt out: an abbreviation
+    (``--publ`` for ``--publish``) is refused, so that a command recorded in a result means what it says and
+    ``verify-record`` can strip every flag that writes outside its temporary folder."""
+    parser.allow_abbrev = False
     allowed = tuple(datasets) if datasets else None
     g = parser.add_argument_group("common experiment flags")
     g.add_argument("--dataset", type=_dataset_type(allowed), default=default_dataset, required=default_dataset is None,

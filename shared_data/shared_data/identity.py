@@ -234,13 +234,23 @@ def strip_path_flags(args) -> list[str]:
     out, it = [], iter(list(args))
     for arg in it:
         flag, eq, _ = arg.partition("=")
-        if flag in PATH_FLAGS and eq or arg == "--allow-dirty":
+        flag = _spelt_out(flag)
+        if flag in PATH_FLAGS and eq or flag == "--allow-dirty":
             continue
-        if arg in PATH_FLAGS:
+        if flag in PATH_FLAGS:
             next(it, None)
             continue
         out.append(arg)
     return out
+
+
+def _spelt_out(flag: str) -> str:
+    """The path flag (or ``--allow-dirty``) that ``flag`` abbreviates, as argparse would read it; else ``flag``.
+    A recorded command may come from a parser that still took abbreviations: ``--publ`` is ``--publish``."""
+    if not flag.startswith("--") or len(flag) < 4:
+        return flag
+    hits = [f for f in (*PATH_FLAGS, "--allow-dirty") if f.startswith(flag)]
+    return hits[0] if len(hits) == 1 else flag
 
 
 def run_command(argv=None, script=None) -> list[str] | None:

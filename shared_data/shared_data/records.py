@@ -386,7 +386,14 @@ class RunDir:
         cfg_path = run.path / "config.json"
         try:
             if cfg_path.exists():
-                old = json.loads(cfg_path.read_text())
+                try:
+                    old = json.loads(cfg_path.read_text())
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise RunError(f"{cfg_path}: not readable JSON ({exc}); delete that run folder or pass another "
+                                   f"--out") from None
+                if not isinstance(old, dict):
+                    raise RunError(f"{cfg_path}: not a config (a JSON object); delete that run folder or pass "
+                                   f"another --out")
                 keys = sorted(k for k in set(old) | set(new) if k not in ignore_keys and old.get(k) != new.get(k))
                 if keys:
                     raise RunError(f"{run.path} holds a run with another config (differs in {', '.join(keys)}); "
@@ -685,6 +692,8 @@ def _metric_problems(m: dict, result: dict) -> list[str]:
             continue
         if not isinstance(v, (int, float)) or (not math.isnan(v) and not 0.0 <= v <= 1.0):
             problems.append(f"metrics.{key} = {v!r} is not a number in [0, 1] (or NaN)")
+        elif key in ("acsa", "accuracy") and math.isnan(v):  # defined for every confusion matrix: never NaN
+            problems.append(f"metrics.{key} is NaN; it is defined for any confusion matrix")
     try:
         cm = np.asarray(m.get("confusion_matrix"), dtype=float)
     except (TypeError, ValueError):

@@ -77,6 +77,19 @@ def method_python(repo: Path, folder: str, gpu: bool = False) -> Path:
     return python
 
 
+def _seconds(value: str) -> float:
+    import argparse
+    import math
+
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of seconds, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"a finite number of seconds above 0, got {value!r}")
+    return v
+
+
 def rerun_env(record_env: dict, base=None) -> dict:
     """``base`` (default ``os.environ``) with the record's math-library settings: the ones it names set as they
     were (unset where they were unset), every other one :mod:`shared_data.identity` knows unset."""
@@ -271,7 +284,7 @@ def add_parser(sub) -> None:
     p.add_argument("--python", default=None,
                    help="the interpreter to run run.py with (default: the method's environment, environments/env.sh "
                         "--path <folder>)")
-    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    p.add_argument("--timeout", type=_seconds, default=None, help="give up after this many seconds (> 0)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (the re-run and its log)")
     p.add_argument("--any-machine", action="store_true",
                    help="re-run even where the machine is not the record's (the answer then says so)")

@@ -328,3 +328,40 @@ def test_the_common_flags_use_them(flag, value, message, capsys):
         parser.parse_args([flag, value])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert parser.parse_args(["--seed", str(2 ** 32 - 1)]).seed == 2 ** 32 - 1
+
+
+def test_a_recorded_command_cannot_publish_through_an_abbreviated_flag():
+    from shared_data import identity
+
+    args = ["--dataset", "mnist", "--publ", "/elsewhere", "--allow-d", "--out=/x", "--data", "/d", "--seed", "1"]
+    assert identity.strip_path_flags(args) == ["--dataset", "mnist", "--seed", "1"]
+
+
+def test_run_py_flags_must_be_spelt_out():
+    import argparse
+
+    from shared_data import cli
+
+    p = argparse.ArgumentParser()
+    cli.add_common_args(p)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--dataset", "mnist", "--publ", "/elsewhere"])
+    assert p.parse_args(["--dataset", "mnist", "--publish", "r"]).publish == "r"
+
+
+def test_a_run_folder_whose_config_is_not_a_json_object_is_one_line(tmp_path):
+    folder = tmp_path / "toy" / "run"
+    folder.mkdir(parents=True)
+    for text in ("[1, 2, 3]", "{not json"):
+        (folder / "config.json").write_text(text)
+        with pytest.raises(records.RunError, match="config.json"):
+            records.RunDir.create(tmp_path, "toy", "run", {"a": 1})
+
+
+def test_validate_refuses_a_nan_acsa():
+    from test_records import _result
+
+    r = _result()
+    r["metrics"]["acsa"] = float("nan")
+    with pytest.raises(records.ResultValidationError, match="acsa is NaN"):
+        records.validate_result(r)
