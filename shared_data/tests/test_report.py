@@ -229,3 +229,13 @@ def test_pairs_are_made_on_one_machine_identity_where_both_records_name_one(tmp_
     deltas = report.paired_deltas(report.load_results(tmp_path / "results"))
     row = deltas.set_index("variant").loc["toy+fix"]
     assert (row["pairs"], row["seeds"]) == (2, "1,3")  # seed 3: a record without an identity pairs by its label
+
+
+def test_a_faithful_named_model_of_the_method_is_compared_with_the_baseline_too(tmp_path):
+    right, one_wrong = [0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2]
+    for seed in (1, 2):
+        _write(tmp_path, f"rel-{seed}", right, seed=seed, split=_split_seed(seed), variant="toy gan=released")
+        _write(tmp_path, f"base-{seed}", one_wrong, seed=seed, split=_split_seed(seed), variant="baseline")
+    c = report.against_primary(report.load_results(tmp_path / "results"))
+    assert list(c["other"]) == ["baseline (for toy gan=released)"] and list(c["model"]) == ["toy gan=released"]
+    assert (c["pairs"].iloc[0], c["higher"].iloc[0]) == (2, 2)
