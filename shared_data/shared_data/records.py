@@ -292,10 +292,20 @@ def _owner_alive(owner: dict | None) -> bool:
     pid = owner.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return True
-    if not pid_alive(pid):
+    if not pid_alive(pid) or _exited(pid):
         return False
     start, now = owner.get("start"), process_start(pid)
     return start is None or now is None or start == now  # another start time: the pid was reused
+
+
+def _exited(pid: int) -> bool:
+    """A process that has ended but not been reaped (a zombie: its parent was killed too, and nothing has
+    collected it yet) still answers ``kill(pid, 0)``; /proc says it is gone."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 def _acquire_lock(lock: Path, what: Path) -> None:

@@ -365,3 +365,22 @@ def test_validate_refuses_a_nan_acsa():
     r["metrics"]["acsa"] = float("nan")
     with pytest.raises(records.ResultValidationError, match="acsa is NaN"):
         records.validate_result(r)
+
+
+def test_a_lock_left_by_a_process_that_ended_unreaped_is_taken_over(tmp_path):
+    import socket
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while time.time() < deadline and Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.05)  # ended, not yet waited for: a zombie
+    try:
+        folder = tmp_path / "toy" / "run"
+        folder.mkdir(parents=True)
+        (folder / records.LOCK_NAME).write_text(json.dumps(
+            {"pid": child.pid, "host": socket.gethostname(), "start": None, "since": "then"}))
+        run = records.RunDir.create(tmp_path, "toy", "run", {"a": 1})  # not refused: that process has ended
+        assert json.loads((folder / records.LOCK_NAME).read_text())["pid"] == os.getpid()
+        run.release()
+    finally:
+        child.wait()
