@@ -100,6 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser, fixes, title: str | None = No
                 kwargs["type"] = f.type
             elif f.default is not None and not f.choices:
                 kwargs["type"] = type(f.default)
+            if kwargs.get("type") is float:  # a number flag: nan and inf are refused when parsed
+                from .cli import finite_float
+
+                kwargs["type"] = finite_float
             g.add_argument(f.option, **kwargs)
     return g
 
