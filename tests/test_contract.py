@@ -113,3 +113,19 @@ def test_the_same_plan_run_again_starts_nothing(smoke):
 
 def test_every_method_folder_is_covered():
     assert {"gamo_keras", "dgc_tf", "caleg_tf"} <= set(METHODS), METHODS
+
+
+@pytest.mark.parametrize("folder", METHODS)
+def test_smoke_predictions_are_bit_identical_to_the_golden_ones(folder, smoke):
+    """Every array of the smoke run's predictions.npz hashes to what the same run gave before the run code was
+    restructured (tests/golden_smoke.py), on a machine with the same identity; other machines have no golden."""
+    import golden_smoke
+
+    method = folder.split("_")[0]
+    pred = next((smoke.root / "runs").glob(f"{method}/*/predictions.npz"))
+    machine_id = json.loads((pred.parent / "result.json").read_text())["machine_id"]
+    golden = golden_smoke.load().get(machine_id, {}).get(f"{method}/{pred.parent.name}")
+    if golden is None:
+        pytest.skip(f"no golden smoke predictions for machine {machine_id} "
+                    f"(python tests/golden_smoke.py record <runs folder>, from a commit known to be right)")
+    assert golden_smoke.array_digests(pred) == golden, f"{folder}: smoke predictions changed"

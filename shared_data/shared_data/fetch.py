@@ -13,13 +13,14 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable
 
+from . import errors
 from .registry import DatasetSpec, FileSpec, get
 
 MIRROR_ENV = "SHARED_DATA_MIRROR"
 DEFAULT_DATA_ROOT = "data"
 
 
-class DataError(RuntimeError):
+class DataError(errors.DataError):
     """A dataset file is missing or corrupt. The message is one line that says what to do."""
 
 

@@ -23,6 +23,8 @@ import hashlib
 
 import numpy as np
 
+from . import errors
+
 PROTOCOLS = ("gamo", "dgc", "exp", "step", "imsic", "dfg")
 IR_PROTOCOLS = ("exp", "step", "dfg")  # the protocols whose profile an imbalance ratio (--ir) sets
 
@@ -38,7 +40,7 @@ DFG_DEFAULT_MINORITY = 8
 DFG_DEFAULT_IR = {"fashion": 40.0, "svhn": 10.0, "cinic10": 10.0, "stl10": 1.0}  # the paper's column per dataset
 
 
-class SplitError(ValueError):
+class SplitError(errors.DataError, ValueError):
     """The requested split cannot be drawn (unknown protocol, impossible counts...)."""
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import identity
+from . import errors, identity
 from .metrics import SCALAR_METRICS
 from .paths import UnsafePathError, inside, safe_name
 
@@ -52,8 +52,8 @@ _VERSION_PACKAGES = ("numpy", "scipy", "scikit-learn", "imbalanced-learn", "pand
                      "tf-keras", "tf-slim", "jax", "jaxlib", "torch", "torchvision", "shared_data")
 
 
-class RunError(RuntimeError):
-    pass
+class RunError(errors.RunFolderError):
+    """A run folder cannot be used as asked."""
 
 
 class ResultValidationError(ValueError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import errors
+
 # Per-class training counts of the imbalanced profiles (label 0..C-1), protocols.md.
 GAMO_PROFILE = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)  # MNIST, Fashion-MNIST; IR 100
 SVHN_PROFILE = (4500, 2000, 1000, 800, 600, 500, 400, 250, 150, 80)  # SVHN, CIFAR-10; IR 56.25
@@ -209,8 +211,8 @@ DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (MNIST, FASHION, SVHN, CI
 _ALIASES = {alias: d.name for d in DATASETS.values() for alias in d.aliases}
 
 
-class UnknownDatasetError(ValueError):
-    pass
+class UnknownDatasetError(errors.DataError, ValueError):
+    """A dataset name the registry does not know."""
 
 
 def canonical_name(name: str) -> str:
