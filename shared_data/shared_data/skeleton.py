@@ -18,8 +18,10 @@ A method folder describes itself with a :class:`Method` and its ``run.py`` ends 
   or past N; SIGINT and SIGTERM stop at once, keeping the last checkpoint. Either way the run ends with one hint
   line and exit code 3 (:data:`EXIT_STOPPED`), and the same command resumes it.
 - **results**: the method's ``run`` returns a :class:`Outcome`; the skeleton writes a new result into the run
-  folder (``RunDir.write_result``), publishes it with ``--publish``, and prints one summary line per run and the
-  mean and spread over several.
+  folder (``RunDir.write_result``), prints one summary line per run and the mean and spread over several. With
+  ``--publish RESULTS`` it publishes the run, or, when RESULTS already holds a record of the same run, shows the
+  run as a re-run of that record instead of adding a new one; then it sets the run beside its record and the
+  paper's cell (``shared_data.compare``), which is how ``make reproduce-<name>`` ends.
 
 The maths stays in the method's folder, in its framework: ``Method.configure`` resolves its config from the
 parsed flags (before any framework is imported, so a refused command costs nothing), and ``Method.run`` trains
@@ -211,6 +213,22 @@ def _summary(outcome: Outcome) -> str:
     return f"{outcome.run.path}{note}: {summary_line(outcome.result['metrics'])}{again}"
 
 
+def publish(method: Method, outcome: Outcome, args) -> None:
+    """``--publish RESULTS``: copy a new run into RESULTS, unless it re-runs a committed record (the same run
+    name): then it is shown beside that record, not published as a new one. Either way, the run is then set
+    beside its record and the paper's cell (``shared_data.compare``)."""
+    from . import compare
+
+    earlier = compare.rerun_of(outcome.run.path, args.publish)
+    if earlier:
+        print(f"{outcome.run.path.name} re-runs a committed record: not published as a new one (to add it beside "
+              f"the record anyway: python -m shared_data publish {outcome.run.path} --results {args.publish})")
+    else:
+        print(f"published {records.publish(outcome.run.path, args.publish, allow_dirty=args.allow_dirty)}")
+    print(compare.compare_text(outcome.run.path, args.publish, method.root.resolve().parent / "paper_tables"),
+          flush=True)
+
+
 def execute(method: Method, args, cfg: dict) -> list[Outcome]:
     """Every run of one parsed command, in turn: run, write the result, publish, summarise."""
     outcomes = []
@@ -220,7 +238,7 @@ def execute(method: Method, args, cfg: dict) -> list[Outcome]:
             outcome.run.write_result(outcome.result)
         print(_summary(outcome), flush=True)
         if args.publish:
-            print(f"published {records.publish(outcome.run.path, args.publish, allow_dirty=args.allow_dirty)}")
+            publish(method, outcome, args)
         outcomes.append(outcome)
     if len(outcomes) > 1:
         import numpy as np

@@ -152,3 +152,31 @@ def test_config_resolution_does_not_share_state_between_calls():
     cfg = config.resolve(module, "full")
     cfg["layers"].append(3)
     assert module["CONFIG"]["layers"] == [1, 2]
+
+
+def test_publish_adds_a_new_run_and_shows_a_rerun_beside_its_record(tmp_path, capsys, monkeypatch):
+    published = []
+    monkeypatch.setattr(records, "publish", lambda path, results, allow_dirty=False: published.append(path) or path)
+    results = tmp_path / "results"
+
+    def run(args, cfg, split_seed, seed):
+        r = FakeRun(tmp_path / "runs" / "toy" / "mnist-dgc-toy-split0-seed0-full")
+        result = {"method": "toy", "variant": "toy", "dataset": "mnist", "split_id": "mnist-dgc-s0",
+                  "split_seed": 0, "seed": 0, "budget": "full", "created_utc": "now", "machine_id": "m1",
+                  "predictions_sha256": "a" * 64, "metrics": compute([0, 1, 1], [0, 1, 0])}
+        return skeleton.Outcome(r, result)
+
+    method, _ = make_method(tmp_path, run=run)
+    assert skeleton.main(method, ["--publish", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert len(published) == 1 and "no committed record of this run" in out
+    record = results / "toy" / "mnist-dgc-toy-split0-seed0-full"
+    record.mkdir(parents=True)
+    (record / "result.json").write_text(json.dumps(
+        {"method": "toy", "created_utc": "earlier", "machine_id": "m1", "predictions_sha256": "a" * 64,
+         "device": "cpu", "git_commit": "abc", "metrics": {"acsa": 0.5}}))
+    assert skeleton.main(method, ["--publish", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert len(published) == 1, "a re-run of a committed record is not published as a new one"
+    assert "re-runs a committed record" in out and "predictions identical, bit for bit" in out
+    assert "ACSA +0.2500 from the record" in out
