@@ -179,16 +179,19 @@ verify-record: env-gamo_keras ## RECORD=results/<method>/<run>: re-make a record
 	$(TF_PY) -m shared_data verify-record $(RECORD) --data-root $(DATA_ROOT)
 
 # make reproduce-<name>: `REPRODUCE.<name> := <folder> <run.py arguments>` (from <folder>/targets.mk) runs
-# <folder>/run.py in <folder>'s own environment, publishes the finished run into results/, regenerates the report.
+# <folder>/run.py in <folder>'s own environment, publishes the finished run into results/ (a re-run of a committed
+# record is shown beside that record instead), regenerates the report quietly, and ends with run.py's comparison:
+# the run beside its committed record and the paper's cell (shared_data/compare.py).
 # Re-running resumes an interrupted run, or only republishes a finished one.
 ##@ Reproductions: <folder>/run.py with these arguments, then the result published into results/ and the report
 reproduce-%:
 	@[ -n "$(REPRODUCE.$*)" ] || { echo "make: no reproduce-$* (make help lists them)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory env-$(firstword $(REPRODUCE.$*))
-	cd $(firstword $(REPRODUCE.$*)) && $(call env_py,$(firstword $(REPRODUCE.$*))) run.py \
+	mkdir -p $(abspath $(RUN_OUT)) && cd $(firstword $(REPRODUCE.$*)) && $(call env_py,$(firstword $(REPRODUCE.$*))) run.py \
 	  $(wordlist 2,1000,$(REPRODUCE.$*)) --out $(abspath $(RUN_OUT)) --data-root $(DATA_ROOT) \
-	  --publish $(abspath $(RESULTS))
-	@$(MAKE) --no-print-directory report
+	  --publish $(abspath $(RESULTS)) | tee $(abspath $(RUN_OUT))/last-reproduce.log
+	@$(MAKE) --no-print-directory report >/dev/null && echo "report regenerated (README.md, $(RESULTS)/README.md)"
+	@echo && sed -n '/^== /,$$p' $(abspath $(RUN_OUT))/last-reproduce.log | grep -v '^published \|report regenerated' || true
 
 # Every run of a plan not yet published under results/ (interrupted ones resume), each in its folder's environment;
 # then results/benchmark/$(PLAN).csv, its per-class recall plot and README.md's benchmark section.
