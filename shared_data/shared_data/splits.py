@@ -90,18 +90,14 @@ def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1
                 minority: int | None = None) -> Split:
     """Draw a split in memory from the verified official files (``minority``: the ``dfg`` protocol only)."""
     spec = get(dataset)
-    resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts, minority=minority)
+    entry = protocols.lookup(protocol)
+    protocols.resolve(spec, protocol, imbalance, ir, counts, minority=minority)  # refused before any download
     ds = load_dataset(spec.name, data_root, mirrors, download=download)
-    dfg = None
-    if protocol == "dfg" and imbalance == 1:
-        if counts is None:
-            ir, m = protocols.dfg_params(spec, ir, minority)
-            resolved, chosen, n_maj = protocols.dfg_counts(ds.y_train, spec.num_classes,
-                                                           protocols.DFG_N_MAJ.get(spec.name), ir, m, int(split_seed))
-            dfg = {"ir": ir, "minority": m, "n_maj": n_maj, "minority_classes": chosen}
-        idx_train, idx_test = protocols.dfg_indices(ds.y_train, resolved), np.arange(len(ds.y_test))
-    else:
-        idx_train, idx_test = protocols.select(protocol, ds.y_train, ds.y_test, resolved, int(split_seed))
+    resolved, record = protocols.resolve(spec, protocol, imbalance, ir, counts, ds.y_train, minority, int(split_seed))
+    if protocols.uses_profile(imbalance, counts):  # its identity fields, defaults filled in, name the split
+        asked = entry.identity(spec, ir, minority)
+        ir, minority = asked.get("ir", ir), asked.get("minority", minority)
+    idx_train, idx_test = protocols.select(protocol, ds.y_train, ds.y_test, resolved, int(split_seed))
     arrays = {
         "x_train": ds.x_train[idx_train], "y_train": ds.y_train[idx_train], "idx_train": idx_train,
         "x_test": ds.x_test[idx_test], "y_test": ds.y_test[idx_test], "idx_test": idx_test,
@@ -109,8 +105,7 @@ def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1
     train_counts = _class_counts(arrays["y_train"], spec.num_classes)
     manifest = {
         "schema": MANIFEST_SCHEMA,
-        "split_id": protocols.split_id(spec.name, protocol, int(split_seed), imbalance, ir, counts,
-                                       dfg and dfg["minority"]),
+        "split_id": protocols.split_id(spec.name, protocol, int(split_seed), imbalance, ir, counts, minority),
         "dataset": spec.name,
         "protocol": protocol,
         "split_seed": int(split_seed),
@@ -129,8 +124,8 @@ def build_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1
         "sources": ds.sources,
         "content_hash": content_hash(arrays),
     }
-    if dfg:
-        manifest["dfg"] = dfg
+    if record:
+        manifest[entry.name] = record
     return Split(spec.name, protocol, int(split_seed), **arrays, manifest=manifest)
 
 
@@ -273,7 +268,7 @@ def identity_problems(manifest: dict, arrays: dict[str, np.ndarray]) -> list[str
         expected_id = protocols.split_id(
             manifest["dataset"], manifest["protocol"], manifest["split_seed"], manifest["imbalance"],
             manifest["ir_requested"], train_counts if manifest["explicit_counts"] else None,
-            (manifest.get("dfg") or {}).get("minority")) + (f"-test{per_class}" if per_class else "")
+            (manifest.get(manifest["protocol"]) or {}).get("minority")) + (f"-test{per_class}" if per_class else "")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return [f"identity field missing or malformed ({exc.__class__.__name__}: {exc})"]
     if manifest.get("split_id") != expected_id:
@@ -368,10 +363,9 @@ def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, 
         return test_subset(full, test_per_class)
     spec = get(dataset)
     resolved = protocols.resolve_counts(spec, protocol, imbalance, ir, counts, minority=minority)  # fails early
-    dfg_asked = None
-    if protocol == "dfg" and imbalance == 1 and counts is None:
-        ir, minority = protocols.dfg_params(spec, ir, minority)
-        dfg_asked = (ir, minority)
+    entry = protocols.lookup(protocol)
+    asked_identity = entry.identity(spec, ir, minority) if protocols.uses_profile(imbalance, counts) else {}
+    ir, minority = asked_identity.get("ir", ir), asked_identity.get("minority", minority)
     name = protocols.split_id(canonical_name(dataset), protocol, int(split_seed), imbalance, ir, counts, minority)
     target = Path(out_dir) if out_dir else default_split_dir(name, data_root)
     if (target / "manifest.json").exists():
@@ -379,9 +373,10 @@ def get_split(dataset: str, protocol: str, split_seed: int, imbalance: int = 1, 
         m = split.manifest
         asked = (spec.name, protocol, int(split_seed), resolved if resolved is not None else m["train_counts"])
         found = (m["dataset"], m["protocol"], m["split_seed"], m["train_counts"])
-        if dfg_asked is not None:
-            recorded = m.get("dfg", {})
-            asked, found = asked + (dfg_asked,), found + ((recorded.get("ir"), recorded.get("minority")),)
+        if asked_identity:  # the protocol's identity fields, as its manifest record holds them
+            recorded = m.get(entry.name) or {}
+            asked = asked + (tuple(asked_identity.values()),)
+            found = found + (tuple(recorded.get(key) for key in asked_identity),)
         if asked != found:
             raise DataError(f"{target} holds {found[:3]} with counts {found[3]}, not the requested split; "
                             f"delete it to have it written again")
