@@ -11,6 +11,9 @@ What goes where:
 4. **The method against its other models** (a baseline, or the other models of the paper's table): in the
    method's README, the faithful runs of the variant named like the method minus each other faithful variant,
    paired the same way.
+5. **Each method README's results and speed sections** (:mod:`shared_data.readme`): rows 1 and 2 of that method,
+   and every one of its records as one line; the committed output of its ``bench.py``, or the command that
+   measures it.
 
 The report knows no method by name: everything comes from ``result.json`` (``paper_method``, ``faithful``,
 ``variant``, ...) and ``paper_tables/*.csv``.
@@ -54,7 +57,8 @@ def protocol_key(split_id: str, dataset: str) -> str:
     return re.sub(r"-s\d+(-test\d+)?$", "", key)
 
 
-RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path"] + METRIC_FIELDS + ["per_class_recall", "train_counts", "machine_id"]
+RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path"] + METRIC_FIELDS + ["per_class_recall", "train_counts", "machine_id",
+                                                                 "git_commit"]
 
 
 def result_row(r: dict, path: str | Path) -> dict:
@@ -69,6 +73,7 @@ def result_row(r: dict, path: str | Path) -> dict:
     row["per_class_recall"] = r["metrics"]["per_class_recall"]
     row["train_counts"] = list(r["train_counts"])
     row["machine_id"] = r.get("machine_id") or ""  # "" for a record made before records named their machine
+    row["git_commit"] = str(r.get("git_commit") or "")
     return row
 
 
@@ -677,8 +682,10 @@ def method_readmes(repo: str | Path) -> dict[str, Path]:
     return out
 
 
-def build(results_root="results", paper_folder="paper_tables", plot_dir=None):
-    """The top-level section text and each method's variants section, from the committed results."""
+def tables(results_root="results", paper_folder="paper_tables") -> dict:
+    """What every generated section is made from: the records (``results``), the paper cells (``paper``), the
+    rows of runs that differ only in their seeds (``summary``, with ``faithful_all``), the reproduced cells
+    (``cells``) and the summary keys they cover (``reproduced``)."""
     results = load_results(results_root)
     paper = load_paper_tables(paper_folder)
     summary = summarise(results)
@@ -693,6 +700,14 @@ def build(results_root="results", paper_folder="paper_tables", plot_dir=None):
         keys = summary[GROUP].itertuples(index=False, name=None)
         hit = {(c["paper_method"], c["dataset"], c["protocol"]) for _, c in cells.iterrows()}
         reproduced = {k for k in keys if (k[2], k[3], k[5]) in hit and k[6] == "full" and k[7] == "full"}
+    return dict(results=results, paper=paper, summary=summary, cells=cells, reproduced=reproduced)
+
+
+def build(results_root="results", paper_folder="paper_tables", plot_dir=None, parts=None):
+    """The top-level section text and each method's variants section, from the committed results (``parts``:
+    what :func:`tables` gives, when the caller has it already)."""
+    parts = parts or tables(results_root, paper_folder)
+    results, summary, cells, reproduced = parts["results"], parts["summary"], parts["cells"], parts["reproduced"]
     text = ["### Reproductions: faithful runs at the paper's budget, against the paper\n\n",
             reproduction_table(cells),
             "\n### Checks, not reproductions: every other faithful run\n\n",
@@ -700,7 +715,7 @@ def build(results_root="results", paper_folder="paper_tables", plot_dir=None):
             "paper's number: a shorter schedule or a subset of the test set measures something else.\n\n",
             checks_table(summary, reproduced),
             "\nRuns with a fix switched on are compared with their faithful run in each method's README "
-            "(section \"Variants\").\n"]
+            "(section \"Results\", the paired tables).\n"]
     plots = []
     if plot_dir:
         plot_dir = Path(plot_dir)
@@ -720,7 +735,8 @@ def build(results_root="results", paper_folder="paper_tables", plot_dir=None):
 
 def build_report(results_root="results", paper_folder="paper_tables", plot_dir=None, readme=None,
                  out_markdown=None, repo=None) -> str:
-    text, per_method = build(results_root, paper_folder, plot_dir)
+    parts = tables(results_root, paper_folder)
+    text, per_method = build(results_root, paper_folder, plot_dir, parts=parts)
     if out_markdown:
         sections = "".join(f"\n## Variants of {m}\n\n{body}" for m, body in per_method.items())
         atomic_write_bytes(out_markdown, _images_relative_to(text + sections, Path(out_markdown).parent).encode())
@@ -730,6 +746,9 @@ def build_report(results_root="results", paper_folder="paper_tables", plot_dir=N
         for method, path in method_readmes(repo).items():
             update_method_readme(path, per_method.get(method, method_section(method)))
         update_selection_sections(repo, results_root, paper_folder)
+        from . import readme
+
+        readme.update_method_readmes(repo, results_root, parts)
     return text
 
 
