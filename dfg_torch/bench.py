@@ -11,20 +11,16 @@ No data files are needed: the images are random tensors of the real shapes.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from configs import get_config  # noqa: E402
-from dfg import losses, nets  # noqa: E402
-from dfg.train import Trainer  # noqa: E402
+from dfg import losses, nets
+from dfg.train import Trainer
+from shared_data import config
 
 
 class _NullRun:
@@ -36,9 +32,7 @@ class _NullRun:
 
 
 def make_trainer(device, n_train=13200, seed=0):
-    from fixes import FIXES
-
-    cfg = get_config("fashion", "full", model="dfg", fixes={f.key: f.default for f in FIXES})
+    cfg = config.load("configs", "fashion", "full")  # model dfg, every fix at its default
     K = 10
     rng = np.random.RandomState(seed)
     split = SimpleNamespace(x_train=rng.randint(0, 256, (n_train, 28, 28, 1), dtype=np.uint8),

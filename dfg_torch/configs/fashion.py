@@ -9,9 +9,7 @@ Measured runtime on the idle 2-core Intel Xeon, one thread, beside another one-t
 original quick 68 s. On a 2-core AMD EPYC shared with other jobs (load average 7-8) the same dfg step took
 0.9 s, so full was about 10 h there. Smoke: seconds per stage.
 """
-BUDGETS = {
-    "full": {},
-    "quick": {"steps": 4000, "checkpoint_every": 1000},
-    "smoke": {"steps": 6, "eval_every": 2, "checkpoint_every": 3, "step_for_6": 4, "e_loss_for_6": 1e9,
-              "source": {"steps": 60}, "train_fc": {"epochs": 1}},
-}
+from . import LENET, LENET_BUDGETS
+
+CONFIG = {**LENET, "dataset": "fashion"}
+BUDGETS = LENET_BUDGETS

@@ -17,13 +17,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from shared_data import errors
+
 from . import channel_eval as ce
 from . import losses, nets
 from .data import BatchSampler, stratified_holdout, to_tensor
 
 
-class StageError(RuntimeError):
+class StageError(errors.RunFolderError):
     """A stage cannot run (its predecessor's files are missing, a checkpoint is unreadable...)."""
+
+
+class Interrupted(errors.RunStopped):
+    """Training stopped at a checkpoint on purpose (``stop_after``); the same command resumes it."""
 
 
 MODELS = ("dfg", "original", "fine-tuning", "delta")
@@ -490,7 +496,7 @@ class Trainer:
                 self.state["elapsed"] = time.time() - t0
                 self._save(o.resume_path)
                 if cfg.get("stop_after") and self.state["step"] >= cfg["stop_after"]:
-                    raise Interrupted(f"stopped after step {self.state['step']} (checkpointed); re-run to resume")
+                    raise Interrupted(f"stopped after step {self.state['step']} (checkpointed)")
         if self.fx["eval_final_step"]:
             self._evaluate(steps)
         self.state["elapsed"] = time.time() - t0
@@ -628,7 +634,3 @@ class Trainer:
         zeroed = (mask == 0).sum(1).tolist()
         self.state["attention_updates"].append({"step": step, "zeroed_per_class": zeroed})
         self.o.run.log_metrics({"kind": "attention", "step": step, "zeroed_per_class": zeroed})
-
-
-class Interrupted(RuntimeError):
-    pass

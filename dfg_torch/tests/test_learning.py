@@ -14,6 +14,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from shared_data import skeleton
 
 import run as dfg_run
 from dfg import nets
@@ -38,7 +39,7 @@ def test_dfg_learns_on_a_small_split(mirror, tmp_path):
                                    log_eval=lambda *a, **k: None, truncate_metrics=lambda *a: None)
     torch.manual_seed(0)
     torch.save(nets.Lenet5(10).state_dict(), tmp_path / "source_in.pt")
-    cfg = dfg_run.build_config(dfg_run.parse_args(["--dataset", "fashion", "--budget", "full"]))  # the defaults
+    cfg = dfg_run.configure(skeleton.build_parser(dfg_run.METHOD).parse_args(["--dataset", "fashion"]))  # defaults
     cfg.update(batch_size=BATCH, steps=STEPS, eval_every=10 ** 6, checkpoint_every=10 ** 6)
     owner = T.Run(cfg, split, record, seed=0, device=torch.device("cpu"), source_checkpoint=str(tmp_path / "source_in.pt"),
                   log=lambda *a: None)

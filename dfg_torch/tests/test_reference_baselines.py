@@ -22,6 +22,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from shared_data import skeleton
 from shared_data.testing import npgrad as ng
 from test_reference_step import (ALPHA_C, ALPHA_E, BETA_C, C_E, K, B, N_PER_CLASS, _adam_state, _normal_weights,
                                  _to_input, adam, channel_weights, classifier, extractor, fc_decay, fm_distance, vs)
@@ -60,7 +61,7 @@ def reference_update(model, W, states, chan, x, y):
 
 def _trainer(tmp_path, rs, model):
     torch.set_num_threads(1)
-    cfg = dfg_run.build_config(dfg_run.parse_args(["--dataset", "mnist", "--budget", "full", "--model", model]))
+    cfg = dfg_run.configure(skeleton.build_parser(dfg_run.METHOD).parse_args(["--dataset", "mnist", "--model", model]))
     cfg.update(batch_size=B)
     y = np.repeat(np.arange(K), N_PER_CLASS)
     x = rs.randint(0, 256, (len(y), 28, 28, 1)).astype(np.uint8)

@@ -20,6 +20,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from shared_data import skeleton
 from shared_data.testing import npgrad as ng, references
 
 import run as dfg_run
@@ -285,8 +286,8 @@ def _to_input(x_uint8):
 
 def _setup(tmp_path, rs):
     torch.set_num_threads(1)
-    args = dfg_run.parse_args(["--dataset", "mnist", "--budget", "full"])
-    cfg = dfg_run.build_config(args)  # the port's defaults, fixes included
+    args = skeleton.build_parser(dfg_run.METHOD).parse_args(["--dataset", "mnist", "--budget", "full"])
+    cfg = dfg_run.configure(args)  # the port's defaults, fixes included
     cfg.update(batch_size=B, noise_dim=NZ)
     y = np.repeat(np.arange(K), N_PER_CLASS)
     x = rs.randint(0, 256, (len(y), 28, 28, 1)).astype(np.uint8)

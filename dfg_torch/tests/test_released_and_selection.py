@@ -30,7 +30,7 @@ def test_the_classifier_evaluation_batches_are_the_first_of_one_shuffled_pass():
     assert [len(b) for b in short] == [64, 36] and len(set(torch.cat(short).tolist())) == 100
 
 
-def test_the_channel_eval_stage_scores_disjoint_batches(data_root, tmp_path, monkeypatch):
+def test_the_channel_eval_stage_scores_disjoint_batches(data_root, tmp_path, monkeypatch, capsys):
     seen = []
 
     def capture(e, c, batches):
@@ -38,8 +38,11 @@ def test_the_channel_eval_stage_scores_disjoint_batches(data_root, tmp_path, mon
         return [[0.0] * 16]
 
     monkeypatch.setattr(train.ce, "classifier_importance", capture)
-    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "source")) == 0
-    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "channel-eval")) == 0
+    capsys.readouterr()
+    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "source")) == 3
+    assert "stopped after --stage source" in capsys.readouterr().err  # a stage alone stops like --stop-after
+    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "channel-eval")) == 3
+    assert "(--stage train, or no --stage, goes on)" in capsys.readouterr().err
     rows = torch.cat([x.flatten(1) for x, _ in seen])
     assert len(seen) == 4 and rows.shape[0] == 256
     assert len(torch.unique(rows, dim=0)) == 256  # no image scored twice

@@ -1,11 +1,14 @@
 """run.py on real data at the smoke budget: a valid result.json, resumption, bad input."""
+import importlib
 import json
 
 import numpy as np
 import pytest
+import torch
 
 import run as dfg_run
-from shared_data import records
+from dfg import train
+from shared_data import config, errors, records
 
 
 def _args(data_root, out, *extra):
@@ -33,14 +36,60 @@ def test_smoke_run_writes_a_valid_result_and_resumes(data_root, tmp_path, capsys
     assert [e["step"] for e in evals if e.get("kind") == "eval"] == [2, 4, 6]  # 2, 4, then the final model
     # interrupted after the first checkpoint, then resumed: the same model as the uninterrupted run
     out2 = tmp_path / "runs2"
+    capsys.readouterr()
     assert dfg_run.main(_args(data_root, out2, "--stop-after", "3")) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("stopped after step 3 (checkpointed); re-run the same command to resume"), err
     run2 = out2 / "dfg" / run_dir.name
     assert (run2 / "checkpoints" / "train.pt").exists() and not (run2 / "result.json").exists()
     assert dfg_run.main(_args(data_root, out2)) == 0
     pred2 = np.load(run2 / "predictions.npz")
     np.testing.assert_allclose(pred2["scores_final"], pred["scores_final"], rtol=1e-5, atol=1e-6)
-    # running the finished configuration again reports it
+    # the saved config is the resolved one; running the finished configuration again reports it, untouched
+    saved = json.loads((run2 / "config.json").read_text())
+    assert saved["budget"] == "smoke" and saved["steps"] == 6 and saved["source"]["steps"] == 60
+    before = (run2 / "result.json").read_text()
+    capsys.readouterr()
     assert dfg_run.main(_args(data_root, out2)) == 0
+    assert "(finished earlier)" in capsys.readouterr().out and (run2 / "result.json").read_text() == before
+
+
+def test_an_interrupt_keeps_the_last_checkpoint_and_exits_3(data_root, tmp_path, capsys, monkeypatch):
+    """SIGINT and SIGTERM reach the training loop as KeyboardInterrupt: it goes up, the checkpoint of step 3
+    stays, the run ends with exit code 3 and the same command finishes it."""
+    out = tmp_path / "runs"
+    real = train.Trainer.baseline_iteration
+
+    def interrupted_at_4(self, step):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real(self, step)
+
+    monkeypatch.setattr(train.Trainer, "baseline_iteration", interrupted_at_4)
+    assert dfg_run.main(_args(data_root, out, "--model", "original")) == 3
+    assert "re-run the same command to resume" in capsys.readouterr().err
+    run_dir = out / "dfg" / "mnist-dfg-original-split0-seed0-smoke"
+    blob = torch.load(run_dir / "checkpoints" / "train.pt", weights_only=True)
+    assert blob["state"]["step"] == 3 and not (run_dir / "result.json").exists()
+    monkeypatch.undo()
+    assert dfg_run.main(_args(data_root, out, "--model", "original")) == 0
+    assert (run_dir / "result.json").exists() and not (run_dir / "checkpoints" / "train.pt").exists()
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_every_budget_resolves_and_an_unknown_key_is_refused(dataset):
+    module = importlib.import_module(f"configs.{dataset}")
+    full = config.resolve(module, "full")
+    assert full["dataset"] == dataset and full["steps"] == 40000 and full["budget"] == "full"
+    for budget in ("quick", "smoke"):
+        cfg = config.resolve(module, budget)
+        assert set(cfg) == set(full) and set(cfg["source"]) == set(full["source"])  # nested dicts are whole
+    with pytest.raises(errors.ConfigError, match="'stpes'.*did you mean 'steps'"):
+        config.resolve(module, "smoke", {"stpes": 3})
+    with pytest.raises(errors.ConfigError, match="'alpha_extracter'"):
+        config.load("configs", dataset, "full", {"alpha_extracter": 0.0})
+    with pytest.raises(errors.ConfigError, match="no 'tiny' budget"):
+        config.resolve(module, "tiny")
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -69,17 +118,19 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(data_root, tmp_path,
 ])
 def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
     with pytest.raises(SystemExit) as exc:
-        dfg_run.parse_args([f"{flag}={value}"])
+        dfg_run.main([f"{flag}={value}"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: argument {flag}") and value in err, err
 
 
-def test_split_seeds_beyond_32_bits_are_one_line_and_write_nothing(data_root, tmp_path, capsys):
+@pytest.mark.parametrize("seeds", [f"0,{2 ** 32}", "0,0", "0,x"])
+def test_bad_split_seeds_are_one_line_and_write_nothing(data_root, tmp_path, capsys, seeds):
     out = tmp_path / "runs"
-    assert dfg_run.main(_args(data_root, out, "--split-seeds", f"0,{2 ** 32}")) == 2
+    with pytest.raises(SystemExit) as exc:
+        dfg_run.main(_args(data_root, out, "--split-seeds", seeds))
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error: --split-seeds"), err
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: argument --split-seeds"), err
     assert not out.exists()
 
 
