@@ -48,9 +48,10 @@ STOP_HINT = "re-run the same command to resume from the last checkpoint"
 @dataclass(frozen=True)
 class Outcome:
     """What ``Method.run`` gives back for one run: its folder, its result and whether the result is new (the
-    skeleton then writes it) or was read from a run finished earlier."""
+    skeleton then writes it) or was read from a run finished earlier. ``result=None``: the command asked for
+    part of a run only (one stage), which is done; ``note`` says what comes next."""
     run: Any  # records.RunDir
-    result: dict
+    result: dict | None
     new: bool = True
     note: str = ""  # an extra word for the summary line (e.g. "epoch 12")
 
@@ -234,6 +235,9 @@ def execute(method: Method, args, cfg: dict) -> list[Outcome]:
     outcomes = []
     for split_seed, seed in pairs(method, args):
         outcome = method.run(args, cfg, split_seed, seed)
+        if outcome.result is None:  # a part of the run, asked for alone, is done
+            print(f"{outcome.run.path}: {outcome.note or 'done'}", flush=True)
+            continue
         if outcome.new:
             outcome.run.write_result(outcome.result)
         print(_summary(outcome), flush=True)

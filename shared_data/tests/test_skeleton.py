@@ -180,3 +180,16 @@ def test_publish_adds_a_new_run_and_shows_a_rerun_beside_its_record(tmp_path, ca
     assert len(published) == 1, "a re-run of a committed record is not published as a new one"
     assert "re-runs a committed record" in out and "predictions identical, bit for bit" in out
     assert "ACSA +0.2500 from the record" in out
+
+
+def test_a_part_of_a_run_asked_for_alone_ends_with_exit_0_and_writes_no_result(tmp_path, capsys):
+    run_dir = FakeRun(tmp_path / "run")
+
+    def run(args, cfg, split_seed, seed):
+        return skeleton.Outcome(run_dir, None, new=False, note="stage source done; next: --stage train")
+
+    method, _ = make_method(tmp_path, run=run)
+    assert skeleton.main(method, ["--seeds", "0,1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("stage source done; next: --stage train") == 2 and run_dir.written is None
+    assert "ACSA over" not in out
