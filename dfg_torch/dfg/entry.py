@@ -35,7 +35,7 @@ def pick_device(name: str):
 
 def run_one(args, cfg: dict, split_seed: int, seed: int, variant, paper_method: str) -> skeleton.Outcome:
     """The stages ``args.stage`` asks for in the run folder of (split seed, seed); the eval stage's result is new,
-    a finished run's is read back. A stage alone (``--stage source`` ...) ends with ``errors.RunStopped``."""
+    a finished run's is read back. A stage alone (``--stage source`` ...) gives an Outcome without a result."""
     model = cfg["model"]
     split = splits.get_split(args.dataset, "dfg", split_seed, imbalance=args.imbalance, ir=args.ir,
                              minority=args.minority, data_root=args.data_root, mirrors=args.mirror)
@@ -73,8 +73,8 @@ def run_one(args, cfg: dict, split_seed: int, seed: int, variant, paper_method: 
     if stage in ("all", "train"):
         r.stage_train()
     if stage not in ("all", "eval"):
-        raise errors.RunStopped(f"stopped after --stage {stage} in {run.path} (--stage {NEXT_STAGE[stage]}, or "
-                                f"no --stage, goes on)")
+        return skeleton.Outcome(run, None, new=False, note=f"--stage {stage} done (--stage {NEXT_STAGE[stage]}, "
+                                                         f"or no --stage, goes on)")
     return skeleton.Outcome(run, finish(r, cfg, variant, paper_method, split, seed, args.budget, device))
 
 

@@ -39,10 +39,10 @@ def test_the_channel_eval_stage_scores_disjoint_batches(data_root, tmp_path, mon
 
     monkeypatch.setattr(train.ce, "classifier_importance", capture)
     capsys.readouterr()
-    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "source")) == 3
-    assert "stopped after --stage source" in capsys.readouterr().err  # a stage alone stops like --stop-after
-    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "channel-eval")) == 3
-    assert "(--stage train, or no --stage, goes on)" in capsys.readouterr().err
+    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "source")) == 0
+    assert "--stage source done" in capsys.readouterr().out  # a stage alone is done, and says what comes next
+    assert dfg_run.main(_args(data_root, tmp_path / "runs", "--dataset", "mnist", "--stage", "channel-eval")) == 0
+    assert "(--stage train, or no --stage, goes on)" in capsys.readouterr().out
     rows = torch.cat([x.flatten(1) for x, _ in seen])
     assert len(seen) == 4 and rows.shape[0] == 256
     assert len(torch.unique(rows, dim=0)) == 256  # no image scored twice
