@@ -15,13 +15,9 @@ On a shared CPU the figures move with the load of the machine: run it twice and 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(argv=None) -> int:
@@ -35,15 +31,15 @@ def main(argv=None) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from configs import get_config
     from imsic.gan import GANTrainer
+    from shared_data import config
 
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                        else "cpu")
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    cfg = get_config(args.dataset, "full")
+    cfg = config.load("configs", args.dataset, "full")
     cfg.update(seed=0, structure_loss="hinge", single_softmax=False, bn_eps=0.8, edges="code",
                edges_clip=args.dataset == "fashion")
     x = np.random.RandomState(0).randint(0, 256, (640, 28, 28, 1)).astype(np.uint8)
@@ -101,4 +97,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -60,6 +60,13 @@ FIXES = (
 GAN_TRAINING_FIXES = ("structure_loss", "gan_dataset", "edges_clip_to_code_dim", "edges", "shared_real_subset")
 
 
+def gan_training_options(config: dict) -> list[str]:
+    """The flags of ``config`` that change how the GAN trains (a GAN training fix, or single_softmax, which changes
+    the discriminator), set away from their defaults: a run with the released GAN refuses them."""
+    return [f.option for f in FIXES
+            if (f.key in GAN_TRAINING_FIXES or f.key == "single_softmax") and config[f.key] != f.default]
+
+
 def base_name(config: dict) -> str:
     """The model part of a variant name: the method or the baseline, and any paper parameter changed."""
     if config.get("model") == "baseline":

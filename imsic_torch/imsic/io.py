@@ -12,9 +12,7 @@ from PIL import Image
 
 from shared_data import records
 
-
-class StageError(RuntimeError):
-    """A stage cannot run: its input is missing or unreadable (the message says what to run)."""
+from .errors import StageError, reason
 
 
 def save_torch(path, obj) -> Path:
@@ -31,7 +29,7 @@ def load_torch(path, what: str, remedy: str) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types (RuntimeError, UnpicklingError, EOFError, ...)
-        raise StageError(f"{path}: unreadable {what} ({type(exc).__name__}); delete it and {remedy}") from exc
+        raise StageError(f"{path}: unreadable {what} ({reason(exc)}); delete it and {remedy}") from exc
     if not isinstance(obj, dict):
         raise StageError(f"{path}: not a {what}; delete it and {remedy}")
     return obj
@@ -49,7 +47,7 @@ def load_npz(path, what: str, remedy: str, keys=()) -> dict:
         with np.load(path) as f:
             out = {k: f[k] for k in f.files}
     except Exception as exc:
-        raise StageError(f"{path}: unreadable {what} ({type(exc).__name__}); delete it and {remedy}") from exc
+        raise StageError(f"{path}: unreadable {what} ({reason(exc)}); delete it and {remedy}") from exc
     missing = [k for k in keys if k not in out]
     if missing:
         raise StageError(f"{path}: {what} lacks {', '.join(missing)}; delete it and {remedy}")

@@ -3,10 +3,11 @@
     gan    checkpoints/gan_last.pt (resume), checkpoints/gan_epoch_<k>.pt, checkpoints/gan_final.pt, samples/
     map    category_map.json            (needs gan_final.pt)
     synth  synth.npz, synth/<class>.png (needs gan_final.pt and category_map.json)
-    cnn    checkpoints/cnn_last.pt (resume), predictions.npz, classification_report.txt, result.json
-           (needs synth.npz; the baseline needs nothing)
+    cnn    checkpoints/cnn_last.pt (resume), predictions.npz, classification_report.txt, and the result that
+           run.py writes as result.json (needs synth.npz; the baseline needs nothing)
 
-Every file is written atomically; ``stages.json`` records each finished stage's wall time.
+Every file is written atomically; ``stages.json`` records each finished stage's wall time. ``stop_after`` stops
+the GAN or CNN stage at its first checkpoint at or past that epoch (``Stopped``); the same command resumes.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from . import data as D
 from . import io, rng
 from .category_map import build_map
 from .gan import FINAL, GANTrainer
-from .io import StageError
+from .errors import StageError, Stopped, reason
 from .nets import ConvNet, Discriminator, Generator
 
 STAGES = ("gan", "map", "synth", "cnn")
@@ -45,9 +46,11 @@ def missing_inputs(run_path: Path, stage: str, model: str) -> list[tuple[str, st
 
 class Run:
     def __init__(self, cfg: dict, split, run: records.RunDir, device: torch.device, data_root=None, mirrors=(),
-                 progress: bool = True):
+                 progress: bool = True, stop_after: int | None = None, variant=None, paper_method: str | None = None):
+        """``variant`` (a ``shared_data.variants.Variant``) and ``paper_method`` name the result."""
         self.cfg, self.split, self.run, self.device = cfg, split, run, device
         self.data_root, self.mirrors, self.progress = data_root, mirrors, progress
+        self.stop_after, self.variant, self.paper_method = stop_after, variant, paper_method
         self.path = run.path
         self.cnn_seed = cfg["seed"] + 1  # train_cnn.py L21-22 seeds 1 where experiment.py seeds 0
 
@@ -63,6 +66,11 @@ class Run:
 
     def _truncate_log(self, stage: str, keep_epochs: int = 0) -> None:
         self.run.truncate_metrics(lambda r: r.get("stage") != stage or (r.get("epoch") or 0) <= keep_epochs)
+
+    def _stop_here(self, stage: str, epoch: int, total: int) -> None:
+        """Called at each resume point: stop there if it is at or past ``stop_after`` and the stage is not done."""
+        if self.stop_after is not None and self.stop_after <= epoch < total:
+            raise Stopped(f"stopped after {stage} epoch {epoch} of {total} (--stop-after {self.stop_after})")
 
     def _official(self, dataset: str):
         ds = load_dataset(dataset, self.data_root, self.mirrors)
@@ -108,6 +116,7 @@ class Run:
                                   {"generator": st["generator"], "discriminator": st["discriminator"],
                                    "epoch": trainer.epoch})
                 io.save_torch(last, st)  # the resume point: a stopped run loses at most resume_every epochs
+                self._stop_here("GAN", trainer.epoch, cfg["gan_epochs"])
         st = trainer.state()
         st["elapsed_s"] = elapsed + time.time() - t0
         io.save_torch(final, st)
@@ -146,9 +155,12 @@ class Run:
             if fresh_modules:  # utils.get_trained_generator_discriminator builds D too (RNG draws)
                 Discriminator(cfg["code_dim"], cfg["bn_eps"], cfg["single_softmax"], cfg["n_classes"])
             g.load_state_dict(st["generator"])
-        except (KeyError, RuntimeError) as exc:
-            raise StageError(f"{self.run.checkpoint_dir / FINAL}: not a GAN of this config ({type(exc).__name__});"
-                             f" delete it and run the same command with --stage gan") from None
+        except KeyError:
+            raise StageError(f"{self.run.checkpoint_dir / FINAL}: holds no generator; delete it and run the same "
+                             f"command with --stage gan") from None
+        except RuntimeError as exc:
+            raise StageError(f"{self.run.checkpoint_dir / FINAL}: not a GAN of this config ({reason(exc)}); delete "
+                             f"it and run the same command with --stage gan") from None
         return g.to(self.device).eval()
 
     # -- category map --------------------------------------------------------------------------------------
@@ -311,6 +323,7 @@ class Run:
             if self.device.type == "cuda":
                 st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
             io.save_torch(last, st)
+            self._stop_here("CNN", epoch, cfg["cnn_epochs"])
         if reported is None:
             raise StageError(f"no evaluation happened in {cfg['cnn_epochs']} CNN epochs (every {cfg['eval_every']}"
                              f"); use more epochs or --eval-final-epoch")
@@ -350,8 +363,6 @@ class Run:
         m = sd_metrics.compute(self.split.y_test, y_pred, probs, train_counts=self.split.train_counts)
         stages = self._stages()
         wall = sum(v["seconds"] for k, v in stages.items() if k in STAGES)
-        from fixes import PAPER_METHOD, variant_of
-
         extra = {"reported_epoch": reported["epoch"], "stages": stages,
                  "forced_deviations": cfg.get("forced_deviations", []),
                  "deterministic": cfg.get("deterministic_settings", {})}
@@ -364,7 +375,6 @@ class Run:
         result = records.make_result(
             method="imsic", framework=records.framework_version("torch"), split=self.split, seed=cfg["seed"],
             budget=cfg["budget"], device=cfg["device_description"], wall_time_s=wall, metrics=m, config=cfg,
-            variant=variant_of(cfg), paper_method=None if cfg["model"] == "baseline" else PAPER_METHOD,
+            variant=self.variant, paper_method=None if cfg["model"] == "baseline" else self.paper_method,
             extra=extra)
-        self.run.write_result(result)
         return result

@@ -10,14 +10,12 @@ code.
 """
 from __future__ import annotations
 
-import argparse
-
-import torch
+import argparse  # torch is imported where it is used: run.py reads code_dim before torch loads
 
 from shared_data.fetch import locate
 from shared_data.registry import FileSpec
 
-from .io import StageError
+from .errors import StageError, reason
 
 COMMIT = "649abbde1607b3c256f331de57db103169bf9756"
 LABEL = "released@649abbd"
@@ -48,12 +46,13 @@ def code_dim(dataset: str) -> int:
 def read_checkpoint(path) -> dict:
     """A checkpoint in the released layout: ``{"generator": ..., "discriminator": ..., "parameters": ...}``,
     with ``parameters`` returned as a plain dict. Anything else is a one-line ``StageError``."""
+    import torch
+
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for a payload, RuntimeError / EOFError for a torn file
-        raise StageError(f"{path}: not a released IMSIC GAN checkpoint ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+        raise StageError(f"{path}: not a released IMSIC GAN checkpoint ({reason(exc)})") from None
     if not isinstance(blob, dict) or not {"generator", "discriminator"} <= set(blob):
         raise StageError(f"{path}: not a released IMSIC GAN checkpoint (it needs generator and discriminator "
                          f"state dicts)")
@@ -77,6 +76,7 @@ def code_grid(generator, cfg: dict, per_code: int = 10, seed: int = 0):
     """``[code, sample]`` images of ``generator``: one row per categorical code, drawn with the dataset's
     generation settings (``category_map.generation_inputs``), the same noise in every row."""
     import numpy as np
+    import torch
 
     from .category_map import generation_inputs
 
@@ -115,47 +115,3 @@ def save_code_grid(path, images, title: str, row_labels: list[str]) -> None:
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def main(argv=None) -> int:
-    """``python -m imsic.released --dataset mnist --grid docs/released_gan_mnist_codes.png``: the code-by-code
-    grid of a released GAN, each row labelled with the class the authors' table and a given map assign."""
-    import argparse as _argparse
-    import json
-
-    from configs import get_config
-    from fixes import FIXES
-    from shared_data.variants import values
-
-    p = _argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--dataset", choices=sorted(_FILES), required=True)
-    p.add_argument("--grid", required=True, help="PNG file to write")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--mirror", action="append", default=[])
-    p.add_argument("--map", default=None, help="a run's category_map.json: label rows with its classes too")
-    a = p.parse_args(argv)
-    from .nets import Generator
-
-    cfg = {**get_config(a.dataset, "full", seed=0), **values({}, FIXES)}
-    blob = load(a.dataset, a.data_root, a.mirror)
-    g = Generator(code_dim(a.dataset), cfg["bn_eps"], cfg["latent_dim"], cfg["n_classes"])
-    g.load_state_dict(blob["generator"])
-    g.eval()
-    authors = cfg["hardcoded_map"]  # class -> code
-    ours = json.loads(open(a.map).read())["class_to_code"] if a.map else None
-    labels = []
-    for k in range(cfg["n_classes"]):
-        text = f"code {k}: authors {authors.index(k) if k in authors else '-'}"
-        if ours is not None:
-            text += f", auto {ours.index(k) if k in ours else '-'}"
-        labels.append(text)
-    settings = ("z ~ N(0, 0.5²), continuous codes 0" if cfg["gen_code"] == "zeros"
-                else f"z ~ N(0, {cfg['gen_z_std']}²), codes [0, 0, {cfg['gen_code_factor']}·N(0, 1)]")
-    save_code_grid(a.grid, code_grid(g, cfg), f"released {a.dataset} GAN ({LABEL}): one row per categorical code\n"
-                                              f"{settings}; left: the class each map sends to that code", labels)
-    print(f"wrote {a.grid}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from configs import get_config  # noqa: E402
 from imsic import data as D  # noqa: E402
 from imsic import released  # noqa: E402
 from imsic.category_map import hungarian  # noqa: E402
 from imsic.nets import ConvNet, Generator  # noqa: E402
+from shared_data import config  # noqa: E402
 from shared_data.readers import load_dataset  # noqa: E402
 
 SETTINGS = {"z ~ N(0, 1), codes 0": (1.0, None), "z ~ N(0, 0.2^2), codes 0": (0.2, None),
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         xt = D.to_model_input(ds.x_test)
         pred = torch.cat([clf(xt[i:i + 1000]) for i in range(0, len(xt), 1000)]).argmax(1).numpy()
     test_recall = [float((pred[ds.y_test == c] == c).mean()) for c in range(10)]
-    authors = list(get_config(a.dataset, "full")["hardcoded_map"])  # class -> code, as the released code uses it
+    authors = list(config.load("configs", a.dataset, "full")["hardcoded_map"])  # class -> code, as utils.py uses it
     inverse = [authors.index(c) for c in range(10)]  # the same table read as code -> class
     rs = np.random.RandomState(0)
     out = {"dataset": a.dataset, "gan": released.LABEL, "classifier_test_accuracy": float((pred == ds.y_test).mean()),

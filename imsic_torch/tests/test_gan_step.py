@@ -14,16 +14,16 @@ import torch
 from test_reference_step import BN_EPS, BN_EPS_FIRST, DROP_P, FAKE, LAMBDA_CAT, NEGATIVE, POSITIVE, SLOPE, VALID
 from torch.utils.data import DataLoader, TensorDataset
 
-from configs import get_config
 from imsic import rng
 from imsic.gan import GANTrainer, gan_subset_indices
+from shared_data import config
 
 BATCH = 32
 
 
 def _trainer(**over):
     torch.set_num_threads(1)
-    cfg = get_config("mnist", "smoke")
+    cfg = config.load("configs", "mnist", "smoke")
     cfg.update({"seed": 0, "structure_loss": "hinge", "single_softmax": False, "bn_eps": 0.8, "edges": "code",
                 "edges_clip": False}, **over)
     x = np.random.RandomState(1).randint(0, 256, (128, 28, 28, 1)).astype(np.uint8)

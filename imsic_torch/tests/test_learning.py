@@ -30,7 +30,7 @@ def test_gan_learns_on_a_small_split(mirror, tmp_path):
     rs = np.random.RandomState(0)
     idx = np.concatenate([rs.permutation(np.flatnonzero(ds.y_train == c))[:200] for c in CLASSES])
     args = imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke"])
-    cfg = imsic_run.build_config(args, split_seed=0, seed=0)  # the port's defaults, fixes included
+    cfg = dict(imsic_run.configure(args), split_seed=0, seed=0)  # the port's defaults, fixes included
     cfg.update(n_classes=len(CLASSES), img_size=16, g_widths=(16, 16, 8), d_widths=(8, 16, 16, 16), latent_dim=8,
                batch_size=BATCH)
     t = GANTrainer(cfg, torch.device("cpu"), x_real=ds.x_train[idx], progress=False)

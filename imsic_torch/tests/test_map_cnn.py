@@ -2,10 +2,10 @@
 import numpy as np
 import torch
 
-from configs import get_config
 from imsic import data as D
 from imsic.category_map import hungarian
 from imsic.pipeline import Run
+from shared_data import config
 
 
 def test_hungarian_beats_greedy_on_a_constructed_case():
@@ -42,7 +42,7 @@ class _Split:
 
 def test_cnn_training_set_order():
     y = np.repeat(np.arange(10), [8, 7, 6, 5, 4, 3, 3, 2, 2, 1])[::-1].copy()  # split order: class 9 first
-    cfg = get_config("mnist", "smoke")
+    cfg = config.load("configs", "mnist", "smoke")
     run = Run.__new__(Run)
     run.cfg, run.split = cfg, _Split(y)
     synth = {"x": np.full((20, 1, 32, 32), 0.5, np.float32), "y": np.repeat(np.arange(10), 2)}

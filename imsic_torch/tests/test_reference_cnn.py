@@ -135,8 +135,8 @@ def _compare(cap, W0, logits, after):
 def test_reference_cnn_stage_updates_on_real_and_synthetic_images(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     rs = np.random.RandomState(3)
-    cfg = imsic_run.build_config(imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke"]), split_seed=0,
-                                 seed=0)  # the port's defaults, fixes included
+    cfg = dict(imsic_run.configure(imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke"])), split_seed=0,
+               seed=0)  # the port's defaults, fixes included
     cfg.update(batch_size=B, cnn_epochs=1, cnn_steps_per_epoch=STEPS, eval_every=1, device_description="cpu")
     counts = [3, 2, 2, 1, 1, 1, 0, 1, 0, 1]
     y_real = rs.permutation(np.repeat(np.arange(10), counts))
@@ -182,8 +182,8 @@ def test_reference_cnn_stage_updates_on_real_and_synthetic_images(tmp_path, monk
 def test_reference_category_map_classifier_updates(monkeypatch):
     torch.set_num_threads(1)
     rs = np.random.RandomState(4)
-    cfg = imsic_run.build_config(imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke"]), split_seed=0,
-                                 seed=5)
+    cfg = dict(imsic_run.configure(imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke"])), split_seed=0,
+               seed=5)
     cfg.update(batch_size=B, map_epochs=1, map_steps_per_epoch=STEPS)
     y = rs.randint(0, 10, 17)
     x = rs.randint(0, 256, (len(y), 28, 28, 1)).astype(np.uint8)
@@ -207,8 +207,8 @@ def test_category_map_mean_probabilities_against_numpy(dataset):
     L231, L250; Fashion-MNIST z ~ N(0, 0.2^2) and code 3 drawn N(0, 1) times 4.9, L404, L408), here from
     ``RandomState([seed, 8])``. G and the classifier are small fixed maps, written once in torch and once in NumPy."""
     rs = np.random.RandomState(6)
-    cfg = imsic_run.build_config(imsic_run.parse_args(["--dataset", dataset, "--budget", "smoke"]), split_seed=0,
-                                 seed=2)
+    cfg = dict(imsic_run.configure(imsic_run.parse_args(["--dataset", dataset, "--budget", "smoke"])), split_seed=0,
+               seed=2)
     cfg["map_samples_per_code"] = n = 7
     z_std, code_std = {"mnist": (0.5, None), "fashion": (0.2, 4.9)}[dataset]
     lat, k, cd = cfg["latent_dim"], cfg["n_classes"], cfg["code_dim"]

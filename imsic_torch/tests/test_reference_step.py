@@ -194,7 +194,7 @@ def _adam_state(names, rs, zero=()):
 def _trainer():
     torch.set_num_threads(1)
     args = imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke"])
-    cfg = imsic_run.build_config(args, split_seed=0, seed=SEED)  # the port's defaults, fixes included
+    cfg = dict(imsic_run.configure(args), split_seed=0, seed=SEED)  # the port's defaults, fixes included
     cfg.update(latent_dim=LATENT, n_classes=NCLS, img_size=IMG, g_widths=GW, d_widths=DW)
     x = np.zeros((B, 28, 28, 1), dtype=np.uint8)  # unused: the test passes the real batch to step()
     t = GANTrainer(cfg, torch.device("cpu"), x_real=x, progress=False)

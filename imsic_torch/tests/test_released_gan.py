@@ -114,7 +114,7 @@ def test_the_gan_stage_leaves_a_resume_point_every_epoch_and_snapshots_every_che
     monkeypatch.setenv("SHARED_DATA_MIRROR", str(mirror))
     args = imsic_run.parse_args(["--dataset", "mnist", "--budget", "smoke", "--data-root", str(tmp_path / "data"),
                                  "--out", str(tmp_path / "runs")])
-    cfg = imsic_run.build_config(args, 0, 0)
+    cfg = dict(imsic_run.configure(args), split_seed=0, seed=0)
     cfg.update(gan_epochs=3, checkpoint_every=100, resume_every=1, device_description="cpu")
     split = splits.get_split("mnist", "imsic", 0, data_root=tmp_path / "data", test_per_class=cfg["test_per_class"])
     run = records.RunDir.create(tmp_path / "runs", "imsic", "resume-points", cfg)

@@ -41,16 +41,20 @@ def _run(args, tmp, where, check=True, **kwargs):
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, where):
-    """One MNIST smoke run, stage by stage (each stage resumes from the previous one's files)."""
+    """One MNIST smoke run, stage by stage (each stage resumes from the previous one's files); the GAN stage is
+    first stopped by --stop-after 1 (of its 2 epochs), and what that stop left is kept for the test of it."""
     tmp = tmp_path_factory.mktemp("imsic")
+    stopped = _run(["--dataset", "mnist", "--stage", "gan", "--stop-after", "1"], tmp, where, check=False)
+    (ckpts,) = (tmp / "runs" / "imsic").glob("*/checkpoints")
+    stopped.checkpoints = sorted(f.name for f in ckpts.iterdir())
     for stage in ("gan", "map", "synth", "cnn"):
         _run(["--dataset", "mnist", "--stage", stage], tmp, where)
     (run,) = (tmp / "runs" / "imsic").iterdir()
-    return tmp, run
+    return tmp, run, stopped
 
 
 def test_smoke_run_writes_a_valid_result(smoke):
-    _, run = smoke
+    _, run, _ = smoke
     result = records.validate_run_dir(run) if hasattr(records, "validate_run_dir") else \
         records.validate_result(json.loads((run / "result.json").read_text()))
     r = json.loads((run / "result.json").read_text())
@@ -72,11 +76,27 @@ def test_smoke_run_writes_a_valid_result(smoke):
     assert result is not None
 
 
+def test_stop_after_stops_at_the_first_checkpoint_past_it_and_the_same_stage_resumes(smoke):
+    """--stop-after 1 stops the GAN stage after its first epoch (exit code 3, one line with the resume hint), with
+    the epoch's resume point written and no final GAN; the fixture's next --stage gan resumed from it, and the
+    log holds each GAN epoch once."""
+    _, run, stopped = smoke
+    assert stopped.returncode == 3, (stopped.stdout, stopped.stderr)
+    lines = [x for x in stopped.stderr.splitlines() if x.strip()]
+    assert lines == ["stopped after GAN epoch 1 of 2 (--stop-after 1); re-run the same command to resume from the "
+                     "last checkpoint"], stopped.stderr
+    assert "gan_last.pt" in stopped.checkpoints and "gan_epoch_1.pt" in stopped.checkpoints
+    assert "gan_final.pt" not in stopped.checkpoints and "gan_epoch_2.pt" not in stopped.checkpoints
+    log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in log if x.get("stage") == "gan"] == [1, 2]
+
+
 def test_rerun_reports_without_training(smoke, where):
-    tmp, run = smoke
+    tmp, run, _ = smoke
     before = (run / "result.json").read_bytes()
     p = _run(["--dataset", "mnist"], tmp, where)
-    assert "epoch 2" in p.stdout and (run / "result.json").read_bytes() == before
+    assert "[imsic] epoch 2" in p.stdout and "(finished earlier)" in p.stdout
+    assert (run / "result.json").read_bytes() == before
 
 
 def _one_error_line(p, *needles):
@@ -100,11 +120,55 @@ def test_unknown_dataset_and_bad_flags(tmp_path, where):
     _one_error_line(_run(["--dataset", "nope"], tmp_path, where, check=False), "nope")
     _one_error_line(_run(["--dataset", "mnist", "--model", "baseline", "--stage", "gan"], tmp_path, where,
                          check=False), "baseline has no gan stage")
-    assert not (tmp_path / "runs").exists()
+    # a stage before the CNN makes no result: nothing to publish, nothing to average over seeds
+    _one_error_line(_run(["--dataset", "mnist", "--stage", "gan", "--publish", str(tmp_path / "results")], tmp_path,
+                         where, check=False), "--stage gan makes no result to publish")
+    _one_error_line(_run(["--dataset", "mnist", "--stage", "map", "--seeds", "1,2"], tmp_path, where, check=False),
+                    "--stage map makes no result to average")
+    _one_error_line(_run(["--dataset", "mnist", "--seeds", "1", "--split-seeds", "2"], tmp_path, where,
+                         check=False), "drop --split-seeds")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+
+
+def test_configs_resolve_through_the_shared_resolver_and_refuse_unknown_keys():
+    """configs/<dataset>.py hold CONFIG (the full budget) and BUDGETS (the keys quick and smoke change); every
+    budget resolves, a misspelt override or budget key is refused with the closest name, and the flags' values
+    land in the config a run saves."""
+    import types
+
+    import configs.fashion
+    import configs.mnist
+    import run
+    from shared_data import config, errors
+
+    for module in (configs.mnist, configs.fashion):
+        full = config.resolve(module, "full")
+        assert full["gan_epochs"] == 500 and full["budget"] == "full"
+        assert config.resolve(module, "quick")["gan_epochs"] == 8
+        smoke = config.resolve(module, "smoke")
+        assert (smoke["gan_epochs"], smoke["cnn_epochs"], smoke["test_per_class"]) == (2, 2, 50)
+        assert set(smoke) == set(full)  # a budget changes values, never adds keys
+        with pytest.raises(errors.ConfigError, match="'lamda_con'.*did you mean 'lambda_con'"):
+            config.resolve(module, "smoke", {"lamda_con": 0.2})
+    assert config.resolve(configs.fashion, "full")["cnn_epochs"] == 25
+    own = {"dataset", "code_dim", "cnn_epochs", "gen_z_std", "gen_code", "gen_code_factor", "hardcoded_map"}
+    shared = {k: v for k, v in configs.mnist.CONFIG.items() if k not in own}
+    assert shared == {k: v for k, v in configs.fashion.CONFIG.items() if k not in own}  # written twice, kept equal
+    assert configs.mnist.BUDGETS == configs.fashion.BUDGETS
+    assert config.resolve(configs.mnist, "full")["cnn_epochs"] == 8
+    bad = types.SimpleNamespace(__name__="configs.mnist", CONFIG=configs.mnist.CONFIG,
+                                BUDGETS={"smoke": {"gan_epoch": 1}})
+    with pytest.raises(errors.ConfigError, match="BUDGETS\\['smoke'\\].*'gan_epoch'.*did you mean 'gan_epochs'"):
+        config.resolve(bad, "smoke")
+    cfg = run.configure(run.parse_args(["--dataset", "fashion", "--budget", "quick", "--lambda-con", "0.3"]))
+    assert (cfg["lambda_con"], cfg["code_dim"], cfg["gan_epochs"], cfg["budget"]) == (0.3, 3, 8, "quick")
+    assert cfg["edges_clip"] is True and len(cfg["forced_deviations"]) == 2
+    with pytest.raises(errors.ConfigError, match="lambda_con must be >= 0"):
+        run.configure(run.parse_args(["--dataset", "mnist", "--lambda-con", "-1"]))
 
 
 def test_missing_and_corrupt_checkpoint(smoke, where, tmp_path):
-    _, run = smoke
+    _, run, _ = smoke
     copy = tmp_path / "runs" / "imsic" / run.name
     shutil.copytree(run, copy)
     (copy / "checkpoints" / "gan_final.pt").write_bytes(b"not a checkpoint")
@@ -168,8 +232,8 @@ def test_sigterm_stops_like_ctrl_c_with_the_resume_hint(tmp_path, where):
     if proc.returncode == 0:  # every stage ended before the signal arrived: nothing to test
         pytest.skip("the run ended before SIGTERM arrived")
     lines = [x for x in err.splitlines() if x.strip()]
-    assert proc.returncode == 130 and "Traceback" not in err, err
-    assert lines[-1] == "interrupted; re-run the same command to resume from the last checkpoint", err
+    assert proc.returncode == 3 and "Traceback" not in err, err
+    assert lines[-1] == "stopped; re-run the same command to resume from the last checkpoint", err
     (ckpts,) = (tmp_path / "runs" / "imsic").glob("*/checkpoints")
     assert (ckpts / "gan_epoch_1.pt").exists() and not list(ckpts.glob(".*.tmp"))
 
@@ -180,7 +244,7 @@ def test_a_checkpoint_write_that_hits_the_file_size_limit_is_one_line(smoke, whe
     import resource
     import signal
 
-    _, run = smoke
+    _, run, _ = smoke
     copy = tmp_path / "runs" / "imsic" / run.name
     shutil.copytree(run, copy)
     (copy / "checkpoints" / "gan_final.pt").unlink()
