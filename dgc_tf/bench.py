@@ -12,17 +12,16 @@ other load: the script prints the load average next to them.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from shared_data import cli, splits
 
-from shared_data import cli, splits  # noqa: E402
-
-from dgc.config import DATASETS, load_config  # noqa: E402
+from dgc.config import DATASETS, resolve
 
 GPU_TFLOPS_ASSUMED = 20.0  # sustained fp32 conv throughput of a recent data-centre GPU (assumption)
 
@@ -38,7 +37,8 @@ def main(argv=None) -> int:
     from dgc.tfcompat import tf
     from dgc.train import device
 
-    cfg = load_config(args.dataset, "full")
+    module = importlib.import_module(f"configs.{args.dataset}")
+    cfg = resolve(module, "full")
     split = splits.get_split(args.dataset, args.protocol, args.split_seed, data_root=args.data_root,
                              mirrors=args.mirror)
     x = split.x_train.astype(np.float32) / 255.0
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     n_test = len(split.y_test)
     full_train = cfg["epoch_num"] * steps * t_batch
     full_eval = n_eval * n_test / pred_ips
-    quick = load_config(args.dataset, "quick")
+    quick = resolve(module, "quick")
     q_test = min(n_test, quick["test_subset_per_class"] * C) if quick["test_subset_per_class"] else n_test
     quick_s = t_pre + quick["epoch_num"] * steps * t_batch + q_test / pred_ips
 

@@ -57,6 +57,16 @@ CONFIG = {
     "test_subset_per_class": None,  # None: the full official test set
     "predict_batches_per_call": 1,  # test batches per graph call (1 on CPU: 1000 decodes per call)
     "keep_checkpoints": 2,
+    # the opt-in fixes of fixes.py, each at the released code's behaviour (a fix's flag sets its key)
+    "ce_reduction": "sum",
+    "lr_schedule_cumulative": False,
+    "lvo_main_optimizer": False,
+    "separate_cls_optimizer": False,
+    "decode_oversampled": False,
+    "aug_count_rule": "code",
+    "inference_mmd": "plus",
+    "reshuffle_each_epoch": False,
+    "report_epoch": None,  # None: the last evaluation
 }
 
 BUDGETS = {

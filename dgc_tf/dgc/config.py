@@ -1,16 +1,14 @@
-"""Resolve a run's config: dataset config, budget overrides, hyper-parameter overrides and the opt-in fixes.
+"""Resolve a run's config: ``shared_data.config.resolve`` of a dataset's config module (its ``CONFIG``, the
+budget's keys, the hyper-parameter flags and the opt-in fixes; an unknown key is refused), then DGC's derived
+values (:func:`derive`) and checks (:func:`validate`).
 
-The released code's behaviour is the default; each fix of ``fixes.FIXES`` (the folder's fix table) switches one
-documented difference to the corrected or paper-side behaviour.
+The released code's behaviour is the default: every fix of the folder's fix table is a key of ``CONFIG`` at that
+behaviour, and ``run.py`` passes the values its flags chose.
 """
 from __future__ import annotations
 
-import copy
-import importlib
-
-from shared_data import variants
-
-from fixes import FIXES
+from shared_data import config as shared_config
+from shared_data.errors import ConfigError
 
 DATASETS = ("mnist", "fashion", "svhn", "celeba")
 
@@ -27,43 +25,28 @@ OVERRIDES = {
     "test_subset": ("test_subset_per_class", None),
 }
 
-
-class ConfigError(ValueError):
-    pass
+__all__ = ["DATASETS", "OVERRIDES", "ConfigError", "resolve", "derive", "validate", "check_split"]
 
 
-def load_config(dataset: str, budget: str) -> dict:
-    """``configs/<dataset>.py``'s CONFIG with the budget's overrides and every fix at its faithful default."""
-    if dataset not in DATASETS:
-        raise ConfigError(f"no DGC config for dataset {dataset!r}; available: {', '.join(DATASETS)}")
-    module = importlib.import_module(f"configs.{dataset}")
-    cfg = copy.deepcopy(module.CONFIG)
-    if budget not in module.BUDGETS:
-        raise ConfigError(f"configs/{dataset}.py has no budget {budget!r}")
-    cfg.update(copy.deepcopy(module.BUDGETS[budget]))
-    cfg["budget"] = budget
-    for key, default in variants.values({}, FIXES).items():
-        cfg.setdefault(key, default)
-    return cfg
+def resolve(module, budget: str, flags: dict | None = None, fixes: dict | None = None) -> dict:
+    """The config of a run: ``module``'s CONFIG at ``budget`` with the hyper-parameter ``flags`` (CLI dest of
+    :data:`OVERRIDES` -> value; None: not given) and the ``fixes`` (fix key -> value), derived and checked."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    unknown = sorted(set(flags) - set(OVERRIDES))
+    if unknown:
+        raise ConfigError(f"unknown hyper-parameter flag {unknown[0]!r}; known: {', '.join(OVERRIDES)}")
+    budget_cfg = shared_config.resolve(module, budget)
+    cfg = shared_config.resolve(module, budget, {**(fixes or {}), **{OVERRIDES[k][0]: v for k, v in flags.items()}})
+    return derive(cfg, budget_cfg)
 
 
-def apply_args(cfg: dict, args) -> dict:
-    """Apply the CLI's fixes and hyper-parameter overrides.
-
-    Every override that changes the config is recorded under ``overrides`` (its name in the variant -> value),
-    which ``fixes.variant_of`` reads back.
-    """
-    cfg = copy.deepcopy(cfg)
-    cfg.update(variants.values(args, FIXES))
-    overrides = {}
-    for arg, (key, name) in OVERRIDES.items():
-        value = getattr(args, arg, None)
-        if value is None or value == cfg.get(key):
-            continue
-        cfg[key] = value
-        if name is not None:
-            overrides[name] = value
-    if "batch-size" in overrides:  # the original's test batch is batch_size // 10 (dgc.py L417)
+def derive(cfg: dict, budget_cfg: dict) -> dict:
+    """DGC's derived values: ``overrides`` records each hyper-parameter that differs from the budget's value (its
+    name in the variant -> value; ``fixes.variant_of`` reads it back) and the original's test batch follows an
+    overridden training batch (``batch_size // 10``, `dgc.py` L417). Checked by :func:`validate`."""
+    overrides = {name: cfg[key] for key, name in OVERRIDES.values()
+                 if name is not None and cfg[key] != budget_cfg[key]}
+    if "batch-size" in overrides:
         cfg["test_batch_size"] = max(1, cfg["batch_size"] // 10)
     cfg["overrides"] = overrides
     validate(cfg)

@@ -10,8 +10,10 @@ and step counters of every optimiser) and ``state.json`` the position (epoch, st
 sums; so a run resumed from any checkpoint repeats exactly the computations of an uninterrupted run.
 
 Ctrl-C or SIGTERM during the training steps finishes the current step, saves a checkpoint at that step and
-stops (a second signal stops at once); during pretraining or an evaluation it stops at once, and the re-run
-resumes from the last checkpoint.
+stops with KeyboardInterrupt (a second signal stops at once); during pretraining or an evaluation it stops at
+once, and the re-run resumes from the last checkpoint. ``fit(stop_after=N)`` stops at the first checkpoint at or
+after epoch N with ``shared_data.errors.RunStopped``. A checkpoint that cannot be restored is a
+``shared_data.errors.RunFolderError``.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from shared_data import errors, records
 from shared_data import metrics as sd_metrics
-from shared_data import records
 
 from . import model as dgc_model
 from . import oversample, schedules
@@ -150,9 +152,9 @@ class Trainer:
         ckpt = self.ckpt_dir / state["checkpoint"]
         try:
             self.saver.restore(self.sess, str(ckpt))
-        except (tf.errors.OpError, ValueError) as exc:  # missing, truncated (OutOfRange) or corrupt (DataLoss)
-            raise RuntimeError(f"cannot restore checkpoint {ckpt} ({type(exc).__name__}: missing, truncated or "
-                               f"corrupt); delete {self.run.path} to start again") from None
+        except (tf.errors.OpError, ValueError):  # missing, truncated (OutOfRange) or corrupt (DataLoss)
+            raise errors.RunFolderError(f"cannot restore checkpoint {ckpt} (missing, truncated or corrupt); "
+                                        f"delete {self.run.path} to start again") from None
         self.state = state
         done = state["epochs_done"]
         # training and evaluation records after the checkpoint are redone
@@ -215,6 +217,7 @@ class Trainer:
             for step in range(start_step, self.steps + 1):
                 if self._stop_requested:
                     self.save(epoch, wall() if wall else 0.0, step=step, sums=sums)
+                    self.log(f"checkpoint after step {step} of epoch {epoch + 1}")
                     raise KeyboardInterrupt(f"stopped after step {step} of epoch {epoch + 1}")
                 if step == self.steps:
                     break
@@ -260,17 +263,19 @@ class Trainer:
         return dict(ev, metrics=m_gen)
 
     # -- whole run ----------------------------------------------------------------------------------------
-    def fit(self, interrupt_after_epoch: int | None = None) -> dict | None:
+    def fit(self, stop_after: int | None = None) -> dict:
+        """Train (or resume) to the end: ``{"wall_time_s": ...}``. ``stop_after`` (an epoch): raise
+        ``errors.RunStopped`` at the first checkpoint at or after it, unless that is the last epoch's."""
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         for sig in handlers:
             signal.signal(sig, self._on_signal)
         try:
-            return self._fit(interrupt_after_epoch)
+            return self._fit(stop_after)
         finally:
             for sig, h in handlers.items():
                 signal.signal(sig, h)
 
-    def _fit(self, interrupt_after_epoch: int | None) -> dict | None:
+    def _fit(self, stop_after: int | None) -> dict:
         cfg = self.cfg
         t_start = time.time()
         resumed = self.restore()
@@ -302,11 +307,11 @@ class Trainer:
                         f"acsa={ev['discriminative']['acsa']:.4f} [{ev['eval_time_s']:.0f} s]")
             self.log(msg)
             last = epoch + 1 == int(cfg["epoch_num"])
-            if last or (epoch + 1) % int(cfg["save_every_epoch"]) == 0:
+            saved = last or (epoch + 1) % int(cfg["save_every_epoch"]) == 0
+            if saved:
                 self.save(epoch + 1, elapsed())
-            if interrupt_after_epoch is not None and epoch + 1 >= interrupt_after_epoch and not last:
-                self.log(f"stopping after epoch {epoch + 1} (--interrupt-after-epoch)")
-                return None
+            if stop_after is not None and saved and epoch + 1 >= stop_after and not last:
+                raise errors.RunStopped(f"stopped at the checkpoint of epoch {epoch + 1} (--stop-after {stop_after})")
         self._defer_stop = False
         self.save_samples()
         return {"wall_time_s": elapsed()}
@@ -336,12 +341,18 @@ class Trainer:
 def _ckpt_position(name: str) -> tuple[int, int]:
     m = CKPT_NAME.match(name + ".index")
     if not m:
-        raise RuntimeError(f"unexpected checkpoint name {name!r} in {STATE_FILE}")
+        raise errors.RunFolderError(f"unexpected checkpoint name {name!r} in {STATE_FILE}")
     return int(m.group(1)), int(m.group(2) or 0)
 
 
 def prediction_path(run: records.RunDir, epoch: int) -> Path:
     return run.path / "predictions" / f"epoch-{epoch:03d}.npz"
+
+
+def read_predictions(run: records.RunDir, epoch: int) -> dict:
+    """The arrays of the evaluation after ``epoch`` (plain arrays only: a file holding a pickle is refused)."""
+    with np.load(prediction_path(run, epoch), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
 
 
 def evaluation_metrics(preds, train_counts) -> tuple[dict, dict]:
@@ -355,12 +366,12 @@ def report_record(run: records.RunDir, report_epoch: int | None) -> dict:
     """The test evaluation to report: the last one, or the one after ``report_epoch``."""
     evals = [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("split") == "test"]
     if not evals:
-        raise RuntimeError("the run made no evaluation; check eval_strategy")
+        raise errors.RunFolderError("the run made no evaluation; check eval_strategy")
     if report_epoch is None:
         return evals[-1]
     hit = [r for r in evals if r["epoch"] == report_epoch]
     if not hit:
-        raise RuntimeError(f"no evaluation at epoch {report_epoch}; evaluated: {[r['epoch'] for r in evals]}")
+        raise errors.RunFolderError(f"no evaluation at epoch {report_epoch}; evaluated: {[r['epoch'] for r in evals]}")
     return hit[-1]
 
 

@@ -1,11 +1,15 @@
-"""The fix table: the variant of every committed result, and the same variant from flags and from the config."""
+"""The fix table: the variant of every committed result, and the same variant from flags and from the config;
+the config modules in the shared shape, resolved through ``shared_data.config`` (an unknown key is refused)."""
+import importlib
 import json
 from pathlib import Path
 
 import pytest
+from shared_data import errors, skeleton, variants
 
+import configs.mnist
 import run as run_py
-from dgc.config import apply_args, load_config
+from dgc import config
 from fixes import FIXES, OVERRIDE_NAMES, PAPER_METHOD, variant_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,8 +17,8 @@ RESULTS = sorted((ROOT.parent / "results" / "dgc").glob("**/result.json"))
 
 
 def config_from_flags(*flags, dataset="mnist", budget="quick"):
-    args = run_py.build_parser().parse_args(["--dataset", dataset, "--budget", budget, *flags])
-    return apply_args(load_config(dataset, budget), args)
+    args = skeleton.build_parser(run_py.METHOD).parse_args(["--dataset", dataset, "--budget", budget, *flags])
+    return run_py.configure(args)
 
 
 def test_committed_results_have_a_variant():
@@ -63,10 +67,42 @@ def test_table_is_complete():
     assert PAPER_METHOD == "DGC"
     keys = [f.key for f in FIXES]
     assert len(keys) == len(set(keys)) == 9
-    cfg = load_config("mnist", "full")
+    cfg = config.resolve(configs.mnist, "full")
     assert all(k in cfg for k in keys)
     for f in FIXES:
         assert "L" in f.original and ".py" in f.original, f.key  # the released code's file and line
     with pytest.raises(ValueError):
         variant_of(dict(cfg, overrides={"gamma": 1}))
     assert set(OVERRIDE_NAMES) >= {"epochs", "lambda", "zdim"}
+
+
+def test_every_config_module_has_the_shared_shape_with_the_fixes_at_their_released_behaviour():
+    faithful = variants.values({}, FIXES)
+    assert sorted(p.stem for p in (Path(configs.mnist.__file__).parent).glob("[a-z]*.py")) == sorted(config.DATASETS)
+    for dataset in config.DATASETS:
+        module = importlib.import_module(f"configs.{dataset}")
+        assert {k: module.CONFIG[k] for k in faithful} == faithful, dataset
+        for budget in ("smoke", "quick", "full"):
+            cfg = config.resolve(module, budget)
+            assert cfg["budget"] == budget and cfg["dataset"] == dataset and cfg["overrides"] == {}
+            assert set(cfg) == set(module.CONFIG) | {"budget", "overrides"}, dataset
+            assert variant_of(cfg).name == "dgc"
+
+
+def test_a_misspelt_or_unknown_config_key_is_refused():
+    with pytest.raises(errors.ConfigError, match="unknown config key 'epoch_nun'.*did you mean 'epoch_num'"):
+        config.resolve(configs.mnist, "quick", fixes={"epoch_nun": 3})
+    with pytest.raises(errors.ConfigError, match="unknown config key 'ce_reductio'"):
+        config.resolve(configs.mnist, "full", fixes={"ce_reductio": "mean"})
+    with pytest.raises(errors.ConfigError, match="unknown hyper-parameter flag 'epoch'"):
+        config.resolve(configs.mnist, "full", flags={"epoch": 3})
+    # a budget naming a key CONFIG does not have is refused too, for every budget
+    bad = {"__name__": "configs.bad", "CONFIG": configs.mnist.CONFIG,
+           "BUDGETS": dict(configs.mnist.BUDGETS, smoke={"epoch_numb": 1})}
+    with pytest.raises(errors.ConfigError, match="BUDGETS\\['smoke'\\].*'epoch_numb'"):
+        config.resolve(bad, "quick")
+    # an impossible value is refused by the checks after resolving
+    with pytest.raises(errors.ConfigError, match="report_epoch 4 is not an evaluated epoch"):
+        config.resolve(configs.mnist, "quick", fixes={"report_epoch": 4})
+    assert config.resolve(configs.mnist, "quick", flags={"epochs": 4}, fixes={"report_epoch": 4})["overrides"] \
+        == {"epochs": 4}

@@ -3,6 +3,7 @@ slots it uses, and that every fix option builds and runs."""
 import numpy as np
 import pytest
 
+import configs.mnist
 from dgc import config, model, oversample
 from dgc.tfcompat import tf
 
@@ -10,7 +11,7 @@ COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
 
 
 def tiny(**fixes):
-    cfg = dict(config.load_config("mnist", "full"), e_num_filters=32, hdim=128, g_num_filters=32, zdim=8,
+    cfg = dict(config.resolve(configs.mnist, "full"), e_num_filters=32, hdim=128, g_num_filters=32, zdim=8,
                sampling_size=3)
     cfg.update(fixes)
     return cfg

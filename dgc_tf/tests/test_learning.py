@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from shared_data.testing import references
 
+import configs.mnist
 from dgc import config, model, oversample
 from dgc.tfcompat import tf
 
@@ -26,7 +27,7 @@ def subset(tmp_path_factory):
 def test_dgc_learns_a_small_imbalanced_split(tmp_path_factory):
     x, y, xt, yt = subset(tmp_path_factory)
     # the released architecture and losses, narrow (16 instead of 1024 filters), lr 1e-3 so that 240 steps suffice
-    cfg = dict(config.load_config("mnist", "full"), n_classes=3, e_num_filters=16, hdim=64, g_num_filters=16,
+    cfg = dict(config.resolve(configs.mnist, "full"), n_classes=3, e_num_filters=16, hdim=64, g_num_filters=16,
                zdim=8, lr=1e-3, test_batch_size=10)
     tf.reset_default_graph()
     tf.set_random_seed(0)

@@ -1,7 +1,10 @@
 """Shapes of the networks for every config, and the batched all-classes encoder head against the plain one."""
+import importlib
+
 import numpy as np
 import pytest
 
+import configs.mnist
 from dgc import config, model
 from dgc.tfcompat import tf
 
@@ -13,7 +16,7 @@ from dgc.tfcompat import tf
 ])
 def test_encoder_decoder_classifier_shapes(dataset, shape, conv_shapes):
     tf.reset_default_graph()
-    cfg = config.load_config(dataset, "full")
+    cfg = config.resolve(importlib.import_module(f"configs.{dataset}"), "full")
     nets = model.Networks(cfg)
     x = tf.placeholder(tf.float32, (7,) + shape)
     feats = nets.encoder_features(x, True)
@@ -34,7 +37,7 @@ def test_encoder_decoder_classifier_shapes(dataset, shape, conv_shapes):
 
 def test_all_classes_head_equals_per_class_head():
     tf.reset_default_graph()
-    cfg = dict(config.load_config("mnist", "full"), e_num_filters=32, hdim=128, g_num_filters=32, zdim=8,
+    cfg = dict(config.resolve(configs.mnist, "full"), e_num_filters=32, hdim=128, g_num_filters=32, zdim=8,
                init_std=0.1)
     nets = model.Networks(cfg)
     x = tf.constant(np.random.RandomState(0).rand(3, 28, 28, 1).astype(np.float32))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from shared_data.testing import npgrad as ng, references
 
+import configs.mnist
 from dgc import config, model
 from dgc.tfcompat import tf
 
@@ -40,7 +41,7 @@ N_DATA = 10
 
 
 def tiny_cfg():
-    return dict(config.load_config("mnist", "full"), input_shape=[H, W, 1], n_classes=NCLS, e_num_layers=E_LAYERS,
+    return dict(config.resolve(configs.mnist, "full"), input_shape=[H, W, 1], n_classes=NCLS, e_num_layers=E_LAYERS,
                 e_num_filters=E_FILTERS, hdim=HDIM, g_num_layers=G_LAYERS, g_num_filters=G_FILTERS, zdim=ZDIM,
                 test_batch_size=3, sampling_size=2)
 

@@ -1,7 +1,8 @@
 """``run.py --budget smoke`` on real MNIST, the DGC-specific checks: the training log holds pretraining, every
 epoch and every scheduled evaluation of both prediction rules; the last evaluation is reported; a finished run
 only reports (and publishes); a run killed with SIGKILL after its first checkpoint, then stopped by SIGTERM in
-the middle of an epoch, and re-run ends with the same predictions, bit for bit, as an uninterrupted run; old
+the middle of an epoch (exit code 3), and re-run ends with the same predictions, bit for bit, as an uninterrupted
+run; ``--stop-after`` stops at an epoch's checkpoint (exit code 3); old
 checkpoints are deleted whichever attempt wrote them; bad input and unusable paths fail in one line and leave no
 run folder. The run folder's general contract is checked by the repository's own test."""
 import json
@@ -16,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from shared_data import records
+from shared_data import records, skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("--dataset", "mnist", "--budget", "smoke")
@@ -116,10 +117,12 @@ def test_smoke_run_report(reference, tmp_path, data_root):
     assert checkpoints(run) == ["dgc-1", "dgc-2"]  # keep_checkpoints = 2: dgc-0 (after pretraining) is gone
     assert oct((run / "result.json").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
-    # finished: report and publish, do not train
+    # finished: report and publish, do not train, do not rewrite the result
+    before = (run / "result.json").read_bytes()
     p = run_py(*COMMON, "--out", str(run.parents[1]), "--data-root", str(data_root), "--publish",
                str(tmp_path / "results"), "--allow-dirty")
-    assert p.returncode == 0 and "finished" in p.stdout and "resumed" not in p.stdout, p.stderr[-3000:]
+    assert p.returncode == 0 and "(finished earlier)" in p.stdout and "resumed" not in p.stdout, p.stderr[-3000:]
+    assert "pretraining" not in p.stdout and (run / "result.json").read_bytes() == before
     published = list((tmp_path / "results" / "dgc").glob("*/result.json"))
     assert len(published) == 1 and json.loads(published[0].read_text())["split_hash"] == result["split_hash"]
     assert (published[0].parent / "metrics.jsonl").exists()
@@ -150,7 +153,7 @@ def test_kill_and_resume_is_bit_exact(reference, tmp_path, data_root):
     proc = start_py(log2, *args)
     wait_for(lambda: "resumed from dgc-0 (0 epochs done)" in log2.read_text(), proc, "the resume")
     proc.send_signal(signal.SIGTERM)  # usually during the first training steps of epoch 1
-    assert proc.wait(600) == 130, log2.read_text()[-3000:]
+    assert proc.wait(600) == skeleton.EXIT_STOPPED == 3, log2.read_text()[-3000:]
     text = log2.read_text()
     assert "re-run the same command to resume" in text and "Traceback" not in text, text[-3000:]
     state = state_of(run)
@@ -232,13 +235,13 @@ def test_bad_input_one_line(tmp_path, data_root):
 @pytest.mark.parametrize("flag, value", [
     ("--lr", "nan"), ("--lr", "inf"), ("--lambda", "nan"), ("--aug-rate", "-inf"), ("--epochs", "-1"),
     ("--zdim", "0"), ("--sampling-size", "0"), ("--test-subset", "0"), ("--batch-size", "0"),
-    ("--interrupt-after-epoch", "0"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)), ("--ir", "nan"),
+    ("--stop-after", "0"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)), ("--ir", "nan"),
 ])
 def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
     import run
 
     with pytest.raises(SystemExit) as exc:
-        run.build_parser().parse_args([f"{flag}={value}"])
+        skeleton.build_parser(run.METHOD).parse_args([f"{flag}={value}"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: argument {flag}") and value in err, err
@@ -255,9 +258,12 @@ def test_a_refused_value_leaves_no_run_folder(tmp_path, data_root, flag, value):
 def test_a_truncated_checkpoint_is_a_one_line_error_that_names_it(tmp_path, data_root):
     out = tmp_path / "runs"
     args = (*COMMON, "--out", str(out), "--data-root", str(data_root))
-    p = run_py(*args, "--interrupt-after-epoch", "1")
-    assert p.returncode == 0 and "stopping after epoch 1" in p.stdout, p.stderr[-3000:]
+    p = run_py(*args, "--stop-after", "1")
+    assert p.returncode == 3 and "epoch 2" not in p.stdout, (p.stdout[-3000:], p.stderr[-3000:])
+    assert p.stderr.strip().splitlines()[-1] == ("stopped at the checkpoint of epoch 1 (--stop-after 1); re-run the "
+                                                 "same command to resume from the last checkpoint"), p.stderr
     run = the_run(out)
+    assert state_of(run)["epochs_done"] == 1 and state_of(run)["step"] == 0 and not (run / "result.json").exists()
     data = run / "checkpoints" / f"{state_of(run)['checkpoint']}.data-00000-of-00001"
     with open(data, "r+b") as f:
         f.truncate(data.stat().st_size // 2)
@@ -270,7 +276,6 @@ def test_a_truncated_checkpoint_is_a_one_line_error_that_names_it(tmp_path, data
 
 
 def test_predictions_holding_a_pickle_are_refused_without_running_it(tmp_path):
-    import run as run_py
     from dgc import train
 
     marker = tmp_path / "pickle-ran"
@@ -284,7 +289,7 @@ def test_predictions_holding_a_pickle_are_refused_without_running_it(tmp_path):
     path.parent.mkdir(parents=True)
     np.savez(path, y_true=np.array([Payload()], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
-        run_py.finish(run, None, None, None, None, None, None, {"epoch": 2}, None, 0.0)
+        train.read_predictions(run, 2)
     assert not marker.exists()
 
 
