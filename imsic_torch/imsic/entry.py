@@ -30,9 +30,6 @@ def derive(cfg: dict, args, gan_training_options: list[str]) -> dict:
                                  f"all)")
     if args.stage not in RESULT_STAGES and args.publish:
         raise errors.ConfigError(f"--stage {args.stage} makes no result to publish: publish with --stage cnn or all")
-    if args.stage not in RESULT_STAGES and any(s is not None and len(s) > 1 for s in (args.seeds, args.split_seeds)):
-        raise errors.ConfigError(f"--stage {args.stage} makes no result to average over seeds: give one seed per "
-                                 f"command, or --stage all")
     cfg.update(model=args.model, category_map=args.category_map, protocol=args.protocol, imbalance=args.imbalance,
                gan=args.gan)
     if args.gan == "released" and args.model != "baseline":
@@ -134,5 +131,5 @@ def run_one(args, cfg: dict, split_seed: int, seed: int, variant, paper_method: 
                              f"re-run the same command to resume from the last checkpoint") from exc
         raise
     if result is None:  # a stage before the CNN: its files are in the run folder, no result yet
-        return skeleton.Outcome(run, {"metrics": {}}, new=False, note=f"stage {args.stage} done")
+        return skeleton.Outcome(run, None, new=False, note=f"stage {args.stage} done")
     return skeleton.Outcome(run, result, new=True, note=_note(result))

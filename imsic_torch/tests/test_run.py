@@ -120,11 +120,9 @@ def test_unknown_dataset_and_bad_flags(tmp_path, where):
     _one_error_line(_run(["--dataset", "nope"], tmp_path, where, check=False), "nope")
     _one_error_line(_run(["--dataset", "mnist", "--model", "baseline", "--stage", "gan"], tmp_path, where,
                          check=False), "baseline has no gan stage")
-    # a stage before the CNN makes no result: nothing to publish, nothing to average over seeds
+    # a stage before the CNN makes no result: nothing to publish
     _one_error_line(_run(["--dataset", "mnist", "--stage", "gan", "--publish", str(tmp_path / "results")], tmp_path,
                          where, check=False), "--stage gan makes no result to publish")
-    _one_error_line(_run(["--dataset", "mnist", "--stage", "map", "--seeds", "1,2"], tmp_path, where, check=False),
-                    "--stage map makes no result to average")
     _one_error_line(_run(["--dataset", "mnist", "--seeds", "1", "--split-seeds", "2"], tmp_path, where,
                          check=False), "drop --split-seeds")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
