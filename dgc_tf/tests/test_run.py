@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from shared_data import records, skeleton
+from shared_data import quiet, records, skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("--dataset", "mnist", "--budget", "smoke")
@@ -81,6 +81,9 @@ def reference(tmp_path_factory, data_root):
     p = run_py(*COMMON, "--out", str(out), "--data-root", str(data_root))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "resumed" not in p.stdout
+    if not quiet.gpu_present() and not quiet.verbose():  # a CPU run starts without TensorFlow's notices
+        noise = [line for line in p.stderr.splitlines() if quiet.NOISE.search(line) or "WARNING:tensorflow" in line]
+        assert not noise, noise
     return the_run(out)
 
 
