@@ -16,13 +16,10 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from configs import get_config  # noqa: E402
+from configs import get_config
 
 COUNTS = {"mnist": [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40],
           "cifar10": [4500, 2000, 1000, 800, 600, 500, 400, 250, 150, 80]}

@@ -78,14 +78,14 @@ class CaLeGGraph:
         self.pz = ops.random_normal(tf.shape(self.z))  # fresh N(0, I) prior batch for the MMD
         self.loss_rec = losses.reconstruction(x, self.x_rec, cfg["rec_weight"])
         self.loss_mmd = losses.mmd_penalty(self.z, self.pz, cfg["zdim"])
-        self.loss_ce = losses.cross_entropy(self.logits, y, red)
+        self.loss_ce = losses.cross_entropy(y, self.logits, red)
         self.train_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(self.logits, 1, output_type=tf.int32), y),
                                                 tf.float32))
         enc_obj = self.loss_rec + cfg["mmd_lambda"] * self.loss_mmd + self.loss_ce
         self.loss_ae = enc_obj  # the joint warm-up objective (no generated codes exist before the first refit)
         if self.aug and cfg["classify_generated"]:
             # Fix #2; uses the fresh draw of this execution, the same codes stored for the next two.
-            self.loss_ce_gen = losses.cross_entropy(nets.classify(self.z_new, cfg), self.y_gen, red)
+            self.loss_ce_gen = losses.cross_entropy(self.y_gen, nets.classify(self.z_new, cfg), red)
             enc_obj = enc_obj + self.loss_ce_gen
         self.loss_enc = enc_obj
 
@@ -94,14 +94,14 @@ class CaLeGGraph:
 
         d_logits_x, d_w_x = nets.discriminator(x, cfg, training=True)
         d_logits_rec, d_w_rec = nets.discriminator(self.x_rec, cfg, training=True)
-        ce_d_x = losses.cross_entropy(d_logits_x, y)
-        ce_d_rec = losses.cross_entropy(d_logits_rec, y)
+        ce_d_x = losses.cross_entropy(y, d_logits_x, "mean")
+        ce_d_rec = losses.cross_entropy(y, d_logits_rec, "mean")
         gp_rec = losses.gradient_penalty(critic, losses.pair_real(x, self.x_rec, r if self.aug else 0.0),
                                          self.x_rec)
         if self.aug:
             self.x_gen, _ = nets.decoder(self.z_gen, cfg, training=True)
             d_logits_gen, d_w_gen = nets.discriminator(self.x_gen, cfg, training=True)
-            ce_d_gen = losses.cross_entropy(d_logits_gen, self.y_gen)
+            ce_d_gen = losses.cross_entropy(self.y_gen, d_logits_gen, "mean")
             self.accepted = tf.equal(tf.argmax(d_logits_gen, 1, output_type=tf.int32), self.y_gen)
             gp_gen = losses.gradient_penalty(
                 critic, losses.pair_real(x, self.x_gen, r, resample=cfg["gp_real_resample"] and r > 1), self.x_gen)

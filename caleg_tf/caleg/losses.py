@@ -43,7 +43,8 @@ def moment_matching(qz, pz):
     return tf.reduce_mean(tf.square(mq - mp)) + tf.reduce_mean(tf.square(cq - cp))
 
 
-def cross_entropy(logits, labels, reduction: str = "mean"):
+def cross_entropy(labels, logits, reduction: str = "sum"):
+    """Softmax cross-entropy of integer ``labels``, summed over the batch (``sum``) or averaged (``mean``)."""
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     if reduction == "sum":
         return tf.reduce_sum(ce)

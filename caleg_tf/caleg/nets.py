@@ -56,10 +56,10 @@ def decoder(z, cfg: dict, training: bool):
         h = tf.nn.relu(tf.reshape(h, [-1, h0, w0, n_filters]))
         for i in range(n_layers - 1):
             scale = 2 ** (i + 1)
-            h = ops.deconv2d(h, h0 * scale, w0 * scale, n_filters // scale, k, 2, f"h{i + 1}_deconv",
+            h = ops.deconv2d(h, (h0 * scale, w0 * scale), n_filters // scale, k, 2, f"h{i + 1}_deconv",
                              cfg["init_std"])
             h = tf.nn.relu(ops.batch_norm(h, training, f"h{i + 1}_bn"))
-        h = ops.deconv2d(h, h_img, w_img, c_img, k, 1, "hfinal_deconv", cfg["init_std"])
+        h = ops.deconv2d(h, (h_img, w_img), c_img, k, 1, "hfinal_deconv", cfg["init_std"])
         return tf.nn.sigmoid(h), logits
 
 

@@ -81,11 +81,12 @@ def add_noise(x, std: float = 0.01):
     return x + _record(tf.random.stateless_truncated_normal(tf.shape(x), op_seed(), 0.0, std, dtype=tf.float32))
 
 
-def linear(x, out_dim: int, scope: str, init_std: float):
+def linear(x, out_dim: int, scope: str, init_std: float, init_bias: float = 0.0):
+    """``x @ W + b`` with W ~ N(0, init_std), b = init_bias."""
     in_dim = int(x.shape[-1])
     with tf.variable_scope(scope):
         w = tf.get_variable("W", [in_dim, int(out_dim)], tf.float32, tf.random_normal_initializer(stddev=init_std))
-        b = tf.get_variable("b", [int(out_dim)], tf.float32, tf.constant_initializer(0.0))
+        b = tf.get_variable("b", [int(out_dim)], tf.float32, tf.constant_initializer(init_bias))
     return tf.matmul(x, w) + b
 
 
@@ -98,8 +99,9 @@ def conv2d(x, out_ch: int, kernel: int, stride: int, scope: str, init_std: float
     return tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], "SAME"), b)
 
 
-def deconv2d(x, out_h: int, out_w: int, out_ch: int, kernel: int, stride: int, scope: str, init_std: float):
-    """Transposed convolution with an explicit output shape (batch size taken from the input)."""
+def deconv2d(x, out_hw: tuple[int, int], out_ch: int, kernel: int, stride: int, scope: str, init_std: float):
+    """Transposed convolution to the spatial size ``out_hw`` (batch size taken from the input)."""
+    out_h, out_w = (int(v) for v in out_hw)
     in_ch = int(x.shape[-1])
     with tf.variable_scope(scope):
         w = tf.get_variable("filter", [kernel, kernel, int(out_ch), in_ch], tf.float32,
@@ -111,7 +113,7 @@ def deconv2d(x, out_h: int, out_w: int, out_ch: int, kernel: int, stride: int, s
     return tf.nn.bias_add(y, b)
 
 
-def batch_norm(x, training: bool, scope: str):
+def batch_norm(x, training: bool, scope: str, eps: float = BN_EPS, decay: float = BN_DECAY):
     """contrib batch norm; ``training`` is a Python bool (training and inference paths are separate graphs,
     which is what the original's ``is_training`` placeholder selected at run time)."""
     ch = int(x.shape[-1])
@@ -122,11 +124,11 @@ def batch_norm(x, training: bool, scope: str):
         moving_mean = tf.get_variable("moving_mean", [ch], tf.float32, tf.zeros_initializer(), trainable=False)
         moving_var = tf.get_variable("moving_variance", [ch], tf.float32, tf.ones_initializer(), trainable=False)
     if not training:
-        return tf.nn.batch_normalization(x, moving_mean, moving_var, beta, gamma, BN_EPS)
+        return tf.nn.batch_normalization(x, moving_mean, moving_var, beta, gamma, eps)
     mean, var = tf.nn.moments(x, axes)
     # assign_moving_average without zero debiasing: m <- m - (1 - decay) (m - batch value)
-    upd_m = tf.assign_sub(moving_mean, (1.0 - BN_DECAY) * (moving_mean - mean))
-    upd_v = tf.assign_sub(moving_var, (1.0 - BN_DECAY) * (moving_var - var))
+    upd_m = tf.assign_sub(moving_mean, (1.0 - decay) * (moving_mean - mean))
+    upd_v = tf.assign_sub(moving_var, (1.0 - decay) * (moving_var - var))
     with tf.control_dependencies([upd_m, upd_v]):
         mean, var = tf.identity(mean), tf.identity(var)
-    return tf.nn.batch_normalization(x, mean, var, beta, gamma, BN_EPS)
+    return tf.nn.batch_normalization(x, mean, var, beta, gamma, eps)

@@ -1,9 +1,9 @@
 """The original's training loop (``CaLeG.train``, ``caleg.py`` L266-372 of anonymous184/CaLeG@096caad):
 encoder pretraining, the joint-autoencoder warm-up, class-Gaussian refits, the three-execution phase 2.
 
-``train(cfg, split, run, seed)`` trains one model on one split into one run folder and returns the
-``result.json`` record. Re-running the same command resumes from the last epoch checkpoint; a finished run
-returns its stored result.
+``Trainer(cfg, split, run, seed, variant=...).train()`` trains one model on one split into one run folder and
+returns its ``result.json`` record (the caller writes it). Re-running the same command resumes from the last epoch
+checkpoint.
 """
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from shared_data import errors, records
 from shared_data import metrics as sd_metrics
-from shared_data import records
-
-from fixes import PAPER_METHOD, variant_of
 
 from . import gaussians, ops, plots
 from .graph import CaLeGGraph
@@ -34,8 +32,8 @@ PART_TRAIN, PART_DEC, PART_DISC, PART_EVAL = 0, 1, 2, 3
 VAL_BATCH_OFFSET = 2 ** 19  # evaluation batch numbers of the validation set start here
 
 
-class Interrupted(Exception):
-    """Raised by ``stop_after_epoch`` (tests simulate an interrupted run with it)."""
+class Interrupted(errors.RunStopped):
+    """The run stopped at the epoch checkpoint ``stop_after_epoch`` asked for; the same command resumes it."""
 
 
 def device_name() -> str:
@@ -78,9 +76,11 @@ def execution_seed(seed: int, epoch: int, step: int, part: int) -> np.ndarray:
 
 class Trainer:
     def __init__(self, cfg: dict, split, run: records.RunDir, seed: int, progress: bool = True,
-                 stop_after_epoch: int | None = None):
+                 stop_after_epoch: int | None = None, variant=None, paper_method: str | None = None):
+        """``variant`` (a ``shared_data.variants.Variant``) and ``paper_method`` name the run in its result."""
         self.cfg, self.split, self.run, self.seed = cfg, split, run, seed
         self.progress, self.stop_after_epoch = progress, stop_after_epoch
+        self.variant, self.paper_method = variant, paper_method
         if cfg["val_fraction"] > 0:
             (self.x_train, self.y_train), (self.x_val, self.y_val) = holdout(split, cfg["val_fraction"], seed)
         else:
@@ -94,13 +94,13 @@ class Trainer:
         self.weights = gaussians.class_weights(self.train_counts)
         self._y_gen = {}
         self.x_test, self.y_test = split.x_test, split.y_test  # the smoke budget's cut is the split's own
-        self.started = False  # True once the session exists (run.py removes a fresh folder of a run that fails before)
+        self.started = False  # True once the session exists (entry.py removes a fresh folder of a failed start)
         if cfg["aug_rate"] > 0:  # a rate that generates nothing for some batch is refused before anything trains
             for b in {self.batch, self.n % self.batch or self.batch}:
                 self.y_gen(b)
         if cfg["report_epoch"] is not None and not 1 <= cfg["report_epoch"] <= cfg["epochs"]:
-            raise ValueError(f"--report-epoch {cfg['report_epoch']} is outside 1..{cfg['epochs']} (the epochs of "
-                             f"this budget)")
+            raise errors.ConfigError(f"--report-epoch {cfg['report_epoch']} is outside 1..{cfg['epochs']} (the "
+                                     f"epochs of this budget)")
 
     # -- schedule --------------------------------------------------------------------------------------
     def steps_in_epoch(self, epoch: int) -> int:
@@ -132,13 +132,12 @@ class Trainer:
             self._y_gen[b] = gaussians.generation_labels(
                 gaussians.generation_counts(b, self.cfg["aug_rate"], self.weights))
             if len(self._y_gen[b]) == 0:
-                raise ValueError(f"aug rate {self.cfg['aug_rate']} generates no code for a batch of {b}")
+                raise errors.ConfigError(f"aug rate {self.cfg['aug_rate']} generates no code for a batch of {b}")
         return self._y_gen[b]
 
     # -- one run -----------------------------------------------------------------------------------------
     def train(self) -> dict:
-        if self.run.is_complete():
-            return self.run.read_result()
+        """Train (or resume) the run and return its result record; ``Interrupted`` at ``stop_after_epoch``."""
         cfg = self.cfg
         state = self._read_state()
         start_epoch = state["epoch"] + 1 if state else 0
@@ -156,9 +155,9 @@ class Trainer:
                 try:
                     g.saver.restore(sess, str(self.run.checkpoint_dir / state["checkpoint"]))
                 except (tf.errors.OpError, ValueError) as exc:
-                    raise records.RunError(f"{self.run.checkpoint_dir / state['checkpoint']}: cannot restore "
-                                           f"({type(exc).__name__}); delete {self.run.checkpoint_dir} to restart "
-                                           f"the run") from exc
+                    raise records.RunError(f"{self.run.checkpoint_dir / state['checkpoint']}: cannot restore (damaged "
+                                           f"or incomplete checkpoint files); delete {self.run.checkpoint_dir} to "
+                                           f"restart the run") from exc
                 self.rng.set_state(tuple(state["rng_state"]))
                 self.fit = self._load_fit(state["last_fit_epoch"])
                 elapsed = state["elapsed_s"]
@@ -179,7 +178,7 @@ class Trainer:
                 if self.stop_after_epoch is not None and epoch + 1 >= self.stop_after_epoch \
                         and epoch + 1 < cfg["epochs"]:
                     sess.close()
-                    raise Interrupted(f"stopped after epoch {epoch} as asked; re-run the command to resume")
+                    raise Interrupted(f"stopped after epoch {epoch + 1} of {cfg['epochs']} as asked")
             wall = elapsed + time.time() - t_start
         sess.close()
         return self._finish(wall)
@@ -302,8 +301,9 @@ class Trainer:
             with np.load(path, allow_pickle=False) as f:
                 return {"epoch": epoch, "means": f["means"], "covs": f["covariances"], "counts": f["pool_counts"]}
         except Exception as exc:  # missing, truncated (BadZipFile, EOFError), a key or dtype it should not hold
-            raise records.RunError(f"{path}: unreadable class-Gaussian fit of the checkpoint ({type(exc).__name__});"
-                                   f" delete {self.run.checkpoint_dir} to restart the run") from exc
+            raise records.RunError(f"{path}: unreadable class-Gaussian fit of the checkpoint (missing, truncated or "
+                                   f"holding other arrays); delete {self.run.checkpoint_dir} to restart the "
+                                   f"run") from exc
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def _checkpoint(self, epoch: int, elapsed: float):
@@ -356,7 +356,7 @@ class Trainer:
         elif cfg["report_epoch"]:
             chosen, how = int(cfg["report_epoch"]) - 1, "report_epoch"
             if not 0 <= chosen < len(train_log):
-                raise ValueError(f"report_epoch {cfg['report_epoch']} is outside 1..{len(train_log)}")
+                raise errors.ConfigError(f"report_epoch {cfg['report_epoch']} is outside 1..{len(train_log)}")
         else:
             chosen, how = train_log[-1]["epoch"], "last epoch (faithful)"
         with np.load(self.run.path / "epochs" / f"epoch{chosen:03d}.npz", allow_pickle=False) as f:
@@ -380,8 +380,7 @@ class Trainer:
                                 "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS", "default")}}
         result = records.make_result(method="caleg", framework=framework_name(), split=self.split, seed=self.seed,
                                      budget=cfg["budget"], device=device_name(), wall_time_s=wall, metrics=m,
-                                     config=cfg, variant=variant_of(cfg), paper_method=PAPER_METHOD, extra=extra)
-        self.run.write_result(result)
+                                     config=cfg, variant=self.variant, paper_method=self.paper_method, extra=extra)
         return result
 
 

@@ -1,9 +1,9 @@
-"""CIFAR-10 (``config_cifar10``, ``configs.py`` L3-39 of anonymous184/CaLeG@096caad), GAMO's counts
-4500 ... 80 (IR 56.25) drawn with the DGC procedure (``dataset.py`` L16).
+"""CIFAR-10 (``config_cifar10``, ``configs.py`` L3-39 of anonymous184/CaLeG@096caad), GAMO's counts 4500 ... 80
+(IR 56.25) drawn with the DGC procedure (``dataset.py`` L16). Full budget: ``make reproduce-caleg-cifar10`` (not
+run yet; needs cifar-10-python.tar.gz, not in the offline mirror)."""
 
-Full budget: ``make reproduce-caleg-cifar10`` (not run yet; needs cifar-10-python.tar.gz, not in the offline
-mirror).
-"""
+from . import FIX_DEFAULTS, PORT, QUICK, SMOKE
+
 CONFIG = {
     "dataset": "cifar10",
     "image_shape": [32, 32, 3],
@@ -32,4 +32,9 @@ CONFIG = {
     "gp_weight": 1.0,
     "refit_every": 5,
     "save_every_epoch": 10,
+    "epochs": 50,  # epoch_num, the key the port's loop reads and the shorter budgets change
+    **PORT,
+    **FIX_DEFAULTS,
 }
+
+BUDGETS = {"quick": {**QUICK, "phase2_steps_per_epoch": 50}, "smoke": SMOKE}

@@ -15,6 +15,11 @@ sys.path.insert(0, str(ROOT))
 
 import fixes  # noqa: E402
 import run as run_py  # noqa: E402
+from shared_data import skeleton  # noqa: E402
+
+
+def parse(argv):
+    return skeleton.build_parser(run_py.METHOD).parse_args(argv)
 
 # The flags behind each tag of the run names and variant strings of the first result records
 # (`caleg-r1+tc2+cg`, ...): what a new run needs on its command line to train the same variant.
@@ -62,8 +67,8 @@ def test_base_names_the_aug_rate(aug_rate, base):
 
 
 def test_variant_names_carry_flag_names_not_tags():
-    args = run_py.parse_args(["--train-classifier-phase2", "--classify-generated", "--cov-ridge", "0.001"])
-    v = fixes.variant_of(run_py.build_config(args))
+    args = parse(["--train-classifier-phase2", "--classify-generated", "--cov-ridge", "0.001"])
+    v = fixes.variant_of(run_py.configure(args))
     assert not v.faithful and v.fixes == {"train_classifier_phase2": True, "classify_generated": True,
                                           "cov_ridge": 0.001}
     assert v.name.startswith("caleg r=1+") and "train-classifier-phase2" in v.name and "cov-ridge=0.001" in v.name
@@ -83,22 +88,22 @@ def test_committed_results_name_the_variant_a_new_run_with_the_same_flags_gets(p
         assert v.name.split("+")[0] == ("caleg no-aug" if old_base == "caleg-noaug" else
                                         "caleg r=" + old_base[len("caleg-r"):])
         assert len(v.fixes) == len(old.split("+")) - 1  # one fix per tag
-        args = run_py.parse_args(["--dataset", result["dataset"], "--budget", result["budget"]] + v1_flags(old))
+        args = parse(["--dataset", result["dataset"], "--budget", result["budget"]] + v1_flags(old))
     else:
         assert v.name == old and v.faithful == result["faithful"]
         args = None
     if args is not None:
-        new = fixes.variant_of(run_py.build_config(args))
+        new = fixes.variant_of(run_py.configure(args))
         assert (new.name, new.faithful, new.fixes) == (v.name, v.faithful, v.fixes)
 
 
 def test_fix_grid_names_distinct_variants():
     base = ["--imbalance", "1", "--aug-rate", "1", "--budget", "quick", "--seeds", "1,2,3"]
-    todo = run_py.commands(base + ["--grid", str(ROOT / "fix_grid.txt")])
-    names = [fixes.variant_of(run_py.build_config(a)).name for a in todo]
+    todo = skeleton.commands(run_py.METHOD, base + ["--grid", str(ROOT / "fix_grid.txt")])
+    names = [fixes.variant_of(cfg).name for _, cfg in todo]
     assert names[0] == "caleg r=1" and "caleg no-aug" in names and "caleg r=2" in names
     assert len(names) == len(set(names)) == 13  # faithful, no augmentation, r = 2 and 10 fix variants
-    assert all(a.grid is None and a.seeds == "1,2,3" and a.budget == "quick" for a in todo)
+    assert all(a.grid is None and a.seeds == [1, 2, 3] and a.budget == "quick" for a, _ in todo)
 
 
 def test_readme_fix_table_is_the_generated_one():

@@ -62,8 +62,8 @@ def test_reconstruction_ce_and_moment_matching_on_fixed_inputs():
     y = np.array([0, 3, 1], np.int32)
     qz, pz = rng.randn(5, 3).astype(np.float32), rng.randn(5, 3).astype(np.float32)
     with tf.Graph().as_default(), tf.Session() as s:
-        rec, ce_sum, ce_mean, mm = s.run([losses.reconstruction(xa, xb), losses.cross_entropy(logits, y, "sum"),
-                                          losses.cross_entropy(logits, y, "mean"), losses.moment_matching(qz, pz)])
+        rec, ce_sum, ce_mean, mm = s.run([losses.reconstruction(xa, xb), losses.cross_entropy(y, logits, "sum"),
+                                          losses.cross_entropy(y, logits, "mean"), losses.moment_matching(qz, pz)])
     assert rec == pytest.approx(0.05 * np.mean(np.sum((xa - xb) ** 2, axis=(1, 2, 3))), rel=1e-5)
     logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     ce = -logp[np.arange(3), y]

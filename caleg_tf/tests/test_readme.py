@@ -12,12 +12,13 @@ README = (ROOT / "README.md").read_text()
 def test_readme_run_commands_parse(monkeypatch):
     sys.path.insert(0, str(ROOT))
     import run as run_py
+    from shared_data import skeleton
 
     monkeypatch.chdir(ROOT)  # the README's commands run from caleg_tf/ (--grid fix_grid.txt)
     lines = [line.split("#")[0].strip() for line in README.splitlines() if line.strip().startswith("python run.py")]
     assert len(lines) >= 3
     for line in lines:
-        assert run_py.commands(shlex.split(line)[2:])  # parses, and every config resolves
+        assert skeleton.commands(run_py.METHOD, shlex.split(line)[2:])  # parses, and every config resolves
 
 
 def test_readme_make_targets_exist():

@@ -133,7 +133,9 @@ def test_stopped_run_resumes_bit_exact_and_a_finished_run_reports(tmp_path, data
     import run as run_py
 
     args = SMOKE + ["--out", str(tmp_path), "--data-root", data_root]
-    assert run_py.main(args + ["--stop-after-epoch", "1"]) == 3
+    assert run_py.main(args + ["--stop-after", "1"]) == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "stopped after epoch 1 of 2 as asked; re-run the same command to resume from the last checkpoint")
     run = only_run(tmp_path)
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 0 and state["last_fit_epoch"] == 0 and not (run / "result.json").exists()
@@ -183,9 +185,8 @@ def test_sigterm_keeps_the_checkpoint_and_prints_the_resume_hint(tmp_path, data_
     _, err = proc.communicate(timeout=600)
     if proc.returncode == 0:  # the run finished before the signal arrived (a very fast machine): nothing to test
         pytest.skip("the run ended before SIGTERM arrived")
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == ("interrupted; re-run the same command to resume from the last epoch "
-                                            "checkpoint")
+    assert proc.returncode == 3, err
+    assert err.strip().splitlines()[-1] == "stopped; re-run the same command to resume from the last checkpoint"
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 0 and (run / "checkpoints" / (state["checkpoint"] + ".index")).exists()
     assert not (run / "result.json").exists()
@@ -218,27 +219,35 @@ def test_checkpoint_keeper_holds_across_resumes(tmp_path):
 
 def test_grid_runs_each_line_with_the_command_flags(tmp_path):
     import run as run_py
+    from shared_data import skeleton
 
     grid = tmp_path / "grid.txt"
     grid.write_text("# comment\n-   # faithful\n\n--aug-rate 0\n--refit-real-only --cov-ridge 1e-3\n")
-    todo = run_py.commands(["--dataset", "fashion", "--budget", "quick", "--seeds", "1,2", "--grid", str(grid)])
-    assert [(a.dataset, a.budget, a.seeds, a.aug_rate, a.refit_real_only, a.cov_ridge) for a in todo] == [
-        ("fashion", "quick", "1,2", 1.0, False, 0.0), ("fashion", "quick", "1,2", 0.0, False, 0.0),
-        ("fashion", "quick", "1,2", 1.0, True, 1e-3)]
+    todo = skeleton.commands(run_py.METHOD, ["--dataset", "fashion", "--budget", "quick", "--seeds", "1,2",
+                                            "--grid", str(grid)])
+    assert [(a.dataset, a.budget, a.seeds, a.aug_rate, a.refit_real_only, a.cov_ridge) for a, _ in todo] == [
+        ("fashion", "quick", [1, 2], 1.0, False, 0.0), ("fashion", "quick", [1, 2], 0.0, False, 0.0),
+        ("fashion", "quick", [1, 2], 1.0, True, 1e-3)]
+    # each line's config is resolved with its own flags, and each seed s trains on the subset drawn with s
+    assert [(c["dataset"], c["budget"], c["aug_rate"], c["refit_real_only"], c["cov_ridge"]) for _, c in todo] == [
+        ("fashion", "quick", 1.0, False, 0.0), ("fashion", "quick", 0.0, False, 0.0),
+        ("fashion", "quick", 1.0, True, 1e-3)]
+    assert skeleton.pairs(run_py.METHOD, todo[0][0]) == [(1, 1), (2, 2)]
     grid.write_text("--ce-reduction median\n")
     with pytest.raises(SystemExit):  # every line is parsed before anything trains
-        run_py.commands(["--grid", str(grid)])
+        skeleton.commands(run_py.METHOD, ["--grid", str(grid)])
 
 
 def test_bad_input_gives_one_line_errors(tmp_path):
     base = [sys.executable, str(ROOT / "run.py"), "--out", str(tmp_path), "--data-root", str(tmp_path)]
     p = subprocess.run(base + ["--dataset", "celebaa"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "celebaa" in p.stderr
-    p = subprocess.run(base + ["--seeds", "1,x"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and p.stderr.strip() == "error: --seeds takes comma-separated integers, got '1,x'"
-    p = subprocess.run(base + ["--seeds", "1,-2"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and p.stderr.strip() == "error: --seeds takes non-negative integers, got '1,-2'"
-    for flag, value in (("--seed", "-1"), ("--aug-rate", "inf"), ("--aug-rate", "nan"), ("--stop-after-epoch", "0")):
+    for seeds, why in (("1,x", "takes comma-separated integers, got '1,x'"),
+                       ("1,-2", "takes non-negative integers, got '1,-2'")):
+        p = subprocess.run(base + ["--seeds", seeds], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert p.stderr.startswith("error: argument --seeds: ") and f"--seeds {why}" in p.stderr, p.stderr
+    for flag, value in (("--seed", "-1"), ("--aug-rate", "inf"), ("--aug-rate", "nan"), ("--stop-after", "0")):
         p = subprocess.run(base + [flag, value, "--budget", "smoke"], capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and f"argument {flag}" in p.stderr.strip().splitlines()[-1], (flag, p.stderr)
     assert not (tmp_path / "caleg").exists()
@@ -246,13 +255,14 @@ def test_bad_input_gives_one_line_errors(tmp_path):
 
 @pytest.mark.parametrize("flag, value", [
     ("--cov-ridge", "nan"), ("--cov-ridge", "inf"), ("--val-fraction", "-inf"), ("--aug-rate", "nan"),
-    ("--stop-after-epoch", "-1"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)), ("--ir", "inf"),
+    ("--stop-after", "-1"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)), ("--ir", "inf"),
 ])
 def test_numbers_counts_and_seeds_are_checked_when_parsed(flag, value, capsys):
     import run as run_py
+    from shared_data import skeleton
 
     with pytest.raises(SystemExit) as exc:
-        run_py.parse_args([f"{flag}={value}"])
+        skeleton.build_parser(run_py.METHOD).parse_args([f"{flag}={value}"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: argument {flag}") and value in err, err
@@ -274,7 +284,7 @@ def test_a_truncated_checkpoint_or_refit_is_a_one_line_error_that_names_it(tmp_p
     import shutil
 
     cmd = [sys.executable, str(ROOT / "run.py"), *SMOKE, "--out", str(tmp_path / "out"), "--data-root", data_root]
-    assert subprocess.run(cmd + ["--stop-after-epoch", "1"], capture_output=True, timeout=600).returncode == 3
+    assert subprocess.run(cmd + ["--stop-after", "1"], capture_output=True, timeout=600).returncode == 3
     run = only_run(tmp_path / "out")
     shutil.copytree(run, tmp_path / "saved")
     data = run / "checkpoints" / "caleg-0.data-00000-of-00001"
