@@ -1,6 +1,7 @@
 """Import TensorFlow in TF1 graph mode.
 
-``TF_USE_LEGACY_KERAS`` must be set before TensorFlow is first imported (environments.md, section 2.2); every
+``TF_USE_LEGACY_KERAS`` must be set before TensorFlow is first imported (TF 2.21 has no ``tf.compat.v1.layers``
+otherwise; environments/README.md); every
 module of the package gets ``tf`` from here so that the order cannot go wrong.
 """
 import os

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import errors
 
-# Per-class training counts of the imbalanced profiles (label 0..C-1), protocols.md.
+# Per-class training counts of the imbalanced profiles (label 0..C-1) (shared_data/README.md, protocols).
 GAMO_PROFILE = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)  # MNIST, Fashion-MNIST; IR 100
 SVHN_PROFILE = (4500, 2000, 1000, 800, 600, 500, 400, 250, 150, 80)  # SVHN, CIFAR-10; IR 56.25
 CELEBA_PROFILE = (15000, 1500, 750, 300, 150)  # DGC's five hair colours; IR 100
