@@ -20,26 +20,25 @@ Times on a shared CPU are inflated by other processes: the load average is print
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import numpy as np
 
-import gamo  # noqa: E402,F401
-
-import numpy as np  # noqa: E402
+import gamo  # noqa: F401  (sets KERAS_BACKEND / TF log level before Keras is imported)
 
 
 def load(dataset, data_root, mirrors):
     from shared_data import splits
+    from shared_data.config import load as resolve_config
 
     from gamo import config, pipeline
 
-    cfg = config.load(dataset, "full")
+    cfg = config.of(resolve_config("configs", dataset, "full"))
     split = splits.get_split(dataset, "gamo", 0, data_root=data_root, mirrors=mirrors)
     return cfg, pipeline.prepare_split(cfg, split, 0)
 
@@ -48,7 +47,7 @@ def bench_fused(cfg, prep, n_per_call, calls, xla):
     from gamo import backend
     from gamo.train import Trainer
 
-    cfg = type(cfg)(**{**cfg.__dict__, "xla": xla, "max_segment": max(n_per_call, 1)})
+    cfg = dataclasses.replace(cfg, xla=xla, max_segment=max(n_per_call, 1))
     tr = Trainer(cfg, prep, 0, None, progress=False)
     tr.init_state()
     if tr.conv:
@@ -141,7 +140,7 @@ def bench_fashion_epoch(cfg, prep, xla_conv):
     from gamo import backend
     from gamo.train import Trainer
 
-    cfg = type(cfg)(**{**cfg.__dict__, "xla_conv": xla_conv})
+    cfg = dataclasses.replace(cfg, xla_conv=xla_conv)
     tr = Trainer(cfg, prep, 0, None, progress=False)
     tr.init_state()
     t0 = time.perf_counter()

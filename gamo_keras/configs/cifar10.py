@@ -4,16 +4,17 @@ Flatten becomes 8*8*32 = 2048; GAMO2pix's decoder ends in 3 channels). Runs on t
 code) cannot produce a 4500-image class.
 Budgets as for Fashion-MNIST. The data is not available offline on the development machines.
 """
+from .fashion import CONFIG as _FASHION
 
-BASE = dict(
+CONFIG = dict(
+    _FASHION,
     dataset="cifar10",
-    variant="conv",
     image_shape=(32, 32, 3),
     description="GAMO extension, CIFAR-10, conv feature variant adapted to 32x32x3",
+    expected_runtime={},
 )
 
 BUDGETS = {
-    "full": dict(max_step=50000),
     "quick": dict(max_step=5000, save_every_steps=2500, gamo2pix_steps=2000),
     "smoke": dict(max_step=40, eval_every_steps=20, save_every_steps=20, gamo2pix_steps=10,
                   gamo2pix_save_every=10, gamo2pix_preview_every=10),

@@ -4,6 +4,8 @@
 code) cannot produce a 4500-image class.
 The data is not available offline on the development machines.
 """
-from .cifar10 import BASE as _RGB32, BUDGETS  # noqa: F401  (BUDGETS: the same schedule)
+from . import cifar10 as _rgb32
 
-BASE = dict(_RGB32, dataset="svhn", description="GAMO extension, SVHN, conv feature variant adapted to 32x32x3")
+CONFIG = dict(_rgb32.CONFIG, dataset="svhn",
+              description="GAMO extension, SVHN, conv feature variant adapted to 32x32x3")
+BUDGETS = _rgb32.BUDGETS  # the same schedule

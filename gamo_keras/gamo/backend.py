@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from shared_data.errors import ConfigError
 
 
 def name() -> str:
@@ -18,10 +19,10 @@ SUPPORTED = ("tensorflow", "jax")
 
 
 def check() -> str:
-    """The Keras backend in use, or a ValueError naming the supported ones."""
+    """The Keras backend in use, or a ConfigError naming the supported ones."""
     b = name()
     if b not in SUPPORTED:
-        raise ValueError(f"gamo_keras runs on the {' and '.join(SUPPORTED)} backends of Keras 3, not {b!r} "
+        raise ConfigError(f"gamo_keras runs on the {' and '.join(SUPPORTED)} backends of Keras 3, not {b!r} "
                          f"(set KERAS_BACKEND=tensorflow or jax)")
     return b
 

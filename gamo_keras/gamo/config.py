@@ -1,72 +1,78 @@
-"""The resolved configuration of a run: constants of the original scripts, the budget, and the opt-in fixes.
+"""The typed view of a run's resolved config, its derived values and its checks.
 
-Per-dataset values and budgets live in ``configs/<dataset>.py``; the command line overrides them; the
-resolved dict is saved as the run folder's ``config.json``.
+``run.py`` resolves ``configs/<dataset>.py`` with ``shared_data.config.resolve`` (the full budget's ``CONFIG``,
+the budget's changes, the command line's overrides; an unknown key is refused there) and saves that dict as the
+run folder's ``config.json``. :func:`of` turns it into a :class:`GamoConfig` (attribute access for the maths) and
+checks the combination; the values themselves live in ``configs/`` only.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Mapping
+
+from shared_data.errors import ConfigError
 
 VARIANTS = ("dense", "conv")
 MODELS = ("gamo", "baseline")
+STAGES = ("gamo", "gamo2pix")
+TUPLE_KEYS = ("image_shape", "ctmu_units", "mlp_units")
+
+# run.py's hyper-parameter flags (argparse dest) -> the config keys they override
+FLAG_KEYS = {"model": "model", "max_step": "max_step", "eval_every": "eval_every_steps",
+             "save_every": "save_every_steps", "gamo2pix_steps": "gamo2pix_steps", "xla": "xla"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class GamoConfig:
+    """Every key of ``configs/<dataset>.py``'s ``CONFIG`` plus ``budget`` (the meaning of each: configs/mnist.py)."""
     dataset: str
     variant: str  # "dense": pixel-space MLP (MNIST); "conv": features of the CNN F (Fashion, RGB extension)
     image_shape: tuple
-    model: str = "gamo"  # "gamo" or "baseline" (M alone, the original's deleted dense_mlp_main.py)
-    budget: str = "full"
-    # -- the game (both main scripts) ------------------------------------------------------------------------
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    adam_epsilon: float = 1e-7  # K.epsilon()
-    latent_dim: int = 100  # latDim
-    batch_size: int = 32  # batchSize
-    max_step: int = 50000  # step += 2 per GAMO iteration: 25,000 iterations
-    eval_every_steps: int = 500  # resSamplePd
-    save_every_steps: int = 5000  # modelSamplePd
-    real_smoothing: float = 0.1  # D's real target 1 - U(0, 0.1)
-    fake_smoothing: float = 0.1  # D's fake target U(0, 0.1)
-    ctmu_units: tuple = (256, 64)
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-3
-    mlp_units: tuple = (256, 128)  # M and D hidden layers
-    leaky_slope: float = 0.1
-    conv_filters: int = 32
-    conv_kernel: int = 5
-    feature_dim: int = 512
-    feature_batch: int = 500  # F.predict batch when the features are recomputed
-    # -- opt-in corrections: the keys of fixes.FIXES, defaults = the released code ------------------------------
-    fashion_transpose: bool = True  # fMNIST_process.py transposes every Fashion image
-    joint_feature_training: bool = False  # F: one epoch through frozen M per pass
-    cls_loss: str = "mse"  # "mse" or "ce" (M's own updates and F's epoch)
-    adv_loss: str = "mse"  # "mse" or "bce" (D and G-vs-D)
-    separate_optimizers: bool = False  # one shared Adam object
-    fake_bn_mode: str = "inference"  # "inference" or "train": the cTMU's BN when it makes M's and D's fakes
-    # -- GAMO2pix (Fashion and the RGB extension) -------------------------------------------------------------
-    gamo2pix: bool = True
-    gamo2pix_steps: int = 25000  # per minority class, step += 1
-    gamo2pix_batch: int = 32
-    gamo2pix_latent: int = 100
-    gamo2pix_hidden: int = 128
-    gamo2pix_save_every: int = 2000
-    gamo2pix_preview_every: int = 500
-    gamo2pix_keep_order: bool = True  # the one exception: GAMO's sample order is the default (fixes.py)
-    vae_logvar_consistent: bool = False  # sample with exp(z_sigma), as released
-    # -- port settings (no effect on the maths) ----------------------------------------------------------------
-    eval_batch: int = 1000
-    xla: bool = True  # TensorFlow backend: the game's compiled chunks use XLA (jit_compile; 3x faster, bench.py)
-    xla_conv: bool = False  # TensorFlow backend: F's epoch/features without XLA (XLA's CPU convolutions are
-    #                         ~25x slower than oneDNN's here, bench.py); JAX always uses XLA
-    max_segment: int = 250  # most iterations per compiled call (never crosses an evaluation or checkpoint)
-    description: str = ""
-    expected_runtime: dict = field(default_factory=dict)
+    model: str
+    budget: str
+    learning_rate: float
+    beta_1: float
+    beta_2: float
+    adam_epsilon: float
+    latent_dim: int
+    batch_size: int
+    max_step: int
+    eval_every_steps: int
+    save_every_steps: int
+    real_smoothing: float
+    fake_smoothing: float
+    ctmu_units: tuple
+    bn_momentum: float
+    bn_epsilon: float
+    mlp_units: tuple
+    leaky_slope: float
+    conv_filters: int
+    conv_kernel: int
+    feature_dim: int
+    feature_batch: int
+    fashion_transpose: bool
+    joint_feature_training: bool
+    cls_loss: str
+    adv_loss: str
+    separate_optimizers: bool
+    fake_bn_mode: str
+    gamo2pix: bool
+    gamo2pix_steps: int
+    gamo2pix_batch: int
+    gamo2pix_latent: int
+    gamo2pix_hidden: int
+    gamo2pix_save_every: int
+    gamo2pix_preview_every: int
+    gamo2pix_keep_order: bool
+    vae_logvar_consistent: bool
+    eval_batch: int
+    xla: bool
+    xla_conv: bool
+    max_segment: int
+    description: str
+    expected_runtime: dict
 
     # -- derived ------------------------------------------------------------------------------------------------
     @property
@@ -110,27 +116,37 @@ class GamoConfig:
                 if getattr(self, key) != default:
                     problems.append(f"{key} has no effect with --model baseline (no D, no generator)")
         if problems:
-            raise ValueError("invalid configuration: " + "; ".join(problems))
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
         return self
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["image_shape"] = list(self.image_shape)
-        d["ctmu_units"], d["mlp_units"] = list(self.ctmu_units), list(self.mlp_units)
+        for key in TUPLE_KEYS:
+            d[key] = list(d[key])
         return d
 
 
-def load(dataset: str, budget: str, **overrides) -> GamoConfig:
-    """``configs/<dataset>.py`` at a budget, then ``overrides`` (keys of :class:`GamoConfig`, None = keep)."""
-    mod = importlib.import_module(f"configs.{dataset}")
-    values = dict(mod.BASE)
-    if budget not in mod.BUDGETS:
-        raise ValueError(f"configs/{dataset}.py has no budget {budget!r} (has {', '.join(mod.BUDGETS)})")
-    values.update(mod.BUDGETS[budget])
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values["budget"] = budget
-    known = {f.name for f in dataclasses.fields(GamoConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+FIELDS = tuple(f.name for f in dataclasses.fields(GamoConfig))
+
+
+def of(cfg: Mapping) -> GamoConfig:
+    """The checked :class:`GamoConfig` of a resolved config dict (``config.json`` keys beyond the config's own,
+    such as the run's seeds, are left out); a missing key is a ConfigError naming it."""
+    missing = [k for k in FIELDS if k not in cfg]
+    if missing:
+        raise ConfigError(f"config has no {', '.join(missing)} (configs/<dataset>.py must define every key)")
+    values = {k: cfg[k] for k in FIELDS}
+    for key in TUPLE_KEYS:
+        values[key] = tuple(values[key])
     return GamoConfig(**values).check()
+
+
+def check_stage(cfg: GamoConfig, stage: str) -> None:
+    """Refuse a stage the config cannot run, before anything is loaded."""
+    if stage not in STAGES:
+        raise ConfigError(f"--stage {stage!r} not in {STAGES}")
+    if stage == "gamo2pix" and cfg.model == "baseline":
+        raise ConfigError("--stage gamo2pix needs a GAMO run, not --model baseline")
+    if stage == "gamo2pix" and cfg.variant != "conv":
+        raise ConfigError(f"GAMO2pix maps generated features back to images; {cfg.dataset} uses the pixel-space "
+                          f"variant, whose samples are images already (see samples.png)")

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from shared_data.errors import DataError
 
 
-class GamoDataError(ValueError):
+class GamoDataError(DataError, ValueError):
     """The split cannot be used by GAMO (no minority class, wrong shape, CSV and NPZ disagree...)."""
 
 

@@ -32,6 +32,7 @@ from . import backend
 from . import data as gdata
 from .adam import AdamConfig, adam_update
 from .nets import build_vae
+from .pictures import save_grid
 from .train import latest_checkpoint, load_state, save_state
 
 
@@ -112,19 +113,17 @@ def class_batches(n: int, batch: int, start: int, length: int):
     return rows, mask
 
 
-def run_stage(cfg, trainer, prep, run, args) -> int:
+def run_stage(cfg, trainer, prep, out: Path, seed: int, progress: bool = True) -> list[Path]:
+    """Train (resuming) one decoder per minority class from the GAMO run in ``trainer`` and write the pictures;
+    ``out`` is the stage's folder (each combination of GAMO2pix corrections has its own, named by its variant).
+    Returns the pictures written."""
     from tqdm import tqdm
 
-    from .pipeline import save_grid
-
-    from fixes import gamo2pix_variant
-
-    # each combination of GAMO2pix corrections trains its own decoders, in a folder named by its variant
-    out = Path(run.path) / gamo2pix_variant(cfg.to_dict()).name
+    out = Path(out)
     ck_root = out / "checkpoints"
     ck_root.mkdir(parents=True, exist_ok=True)
     pF = trainer.state["p"]["F"]
-    seed = int(args.seed)
+    seed = int(seed)
     chunk = max(1, min(cfg.gamo2pix_save_every, 500))
     keras.utils.set_random_seed(seed + 1000)
     generated, recon_rows, labels = [], [], []
@@ -146,8 +145,8 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
         state = backend.to_device(state)
         fn = vae.make_train_fn(cfg.gamo2pix_batch)
         dev_f, dev_x = backend.to_device(feats), backend.to_device(images)
-        bar = None if args.no_progress else tqdm(total=cfg.gamo2pix_steps, initial=done, unit="step",
-                                                   desc=f"gamo2pix class {int(prep.order[cls])}", mininterval=2)
+        bar = tqdm(total=cfg.gamo2pix_steps, initial=done, unit="step", desc=f"gamo2pix class "
+                   f"{int(prep.order[cls])}", mininterval=2) if progress else None
         while done < cfg.gamo2pix_steps:
             length = min(chunk, cfg.gamo2pix_steps - done)
             rows, mask = class_batches(len(images), cfg.gamo2pix_batch, done, chunk)
@@ -188,5 +187,4 @@ def run_stage(cfg, trainer, prep, run, args) -> int:
     (out / "summary.json").write_text(json.dumps({
         "steps_per_class": cfg.gamo2pix_steps, "keep_order": cfg.gamo2pix_keep_order,
         "vae_logvar_consistent": cfg.vae_logvar_consistent, "classes_original_labels": labels}, indent=2))
-    print(f"{out}: samples.png, reconstructions.png")
-    return 0
+    return [out / "samples.png", out / "reconstructions.png"]

@@ -1,5 +1,6 @@
 """One run from a split to a run folder: prepare the data, train (resuming), score with ``shared_data``,
-write predictions, result and pictures. Also the GAMO2pix stage on a finished run."""
+write predictions and pictures, and return the result record (``run.py``'s skeleton writes it). Also the
+GAMO2pix stage on a finished run."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data.errors import RunFolderError, RunStopped
 
 from . import data as gdata
 from .config import GamoConfig
+from .pictures import write_pictures
+
+
+class StageError(RunFolderError):
+    """The GAMO2pix stage's input (a finished GAMO run with its final state) is missing."""
 
 
 def prepare_split(cfg: GamoConfig, split, seed: int) -> gdata.Prepared:
@@ -39,11 +46,6 @@ def _scalars(m: dict) -> dict:
     return {k: v for k, v in m.items() if isinstance(v, float)}
 
 
-def eval_records(run, split: str = "test") -> list[dict]:
-    """The run's evaluation lines of one set, in order (metrics.jsonl also holds other kinds of line)."""
-    return [r for r in run.read_metrics() if r.get("kind") == "eval" and r.get("split") == split]
-
-
 def _scores(prob_new: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Softmax columns from relabelled to original label order (column ``order[new]`` <- ``new``)."""
     out = np.empty_like(prob_new)
@@ -51,18 +53,20 @@ def _scores(prob_new: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out
 
 
-def train_and_score(cfg: GamoConfig, split, run, args, *, variant, paper_method: str | None, device: str,
-                    framework: str) -> int:
+def train_and_score(cfg: GamoConfig, split, run, seed: int, *, progress: bool, stop_after: int | None, variant,
+                    paper_method: str | None, device: str, framework: str) -> tuple[dict, str]:
+    """Train (resuming from the run folder's checkpoint), score and write predictions and pictures; return the
+    result record and a note on the training time. A ``stop_after`` reached before the end raises RunStopped."""
     from shared_data import metrics, records
 
     from .train import Trainer
 
     t_start = time.perf_counter()
-    prep = prepare_split(cfg, split, args.seed)
+    prep = prepare_split(cfg, split, seed)
     counts = split.train_counts
     y_train_orig = gdata.to_original_labels(prep.y_train, prep.order)
     y_test_orig = np.asarray(split.y_test)
-    trainer = Trainer(cfg, prep, args.seed, run.checkpoint_dir, progress=not args.no_progress)
+    trainer = Trainer(cfg, prep, seed, run.checkpoint_dir, progress=progress)
     progress_path = run.path / "progress.json"
     done_before = 0.0
     if trainer.resume():
@@ -91,16 +95,13 @@ def train_and_score(cfg: GamoConfig, split, run, args, *, variant, paper_method:
         final.update(metrics=m_te, prob=ev.test_prob, step=ev.step)
 
     def on_save(iterations_done):
-        from shared_data.records import atomic_write_json
+        records.atomic_write_json(progress_path, {"iterations": iterations_done,
+                                                  "train_seconds": done_before + time.perf_counter() - t_train})
 
-        atomic_write_json(progress_path, {"iterations": iterations_done,
-                                          "train_seconds": done_before + time.perf_counter() - t_train})
-
-    finished = trainer.train(on_eval=on_eval, on_save=on_save, stop_after=args.stop_after)
+    finished = trainer.train(on_eval=on_eval, on_save=on_save, stop_after=stop_after)
     train_seconds = done_before + time.perf_counter() - t_train
     if not finished:
-        print(f"stopped after iteration {trainer.iteration} (checkpoint saved); re-run the same command to resume")
-        return 0
+        raise RunStopped(f"stopped after iteration {trainer.iteration} (checkpoint saved)")
     iters = trainer.iteration - it_start
     ms_per_it = 1000.0 * (time.perf_counter() - t_train) / max(iters, 1)
     m = final["metrics"]
@@ -117,104 +118,27 @@ def train_and_score(cfg: GamoConfig, split, run, args, *, variant, paper_method:
         "reported_model": "final (Results.npz of the original); the trajectory is in metrics.jsonl",
         "pictures": pictures,
     }
-    result = records.make_result(method="gamo", framework=framework, split=split, seed=args.seed, budget=cfg.budget,
+    result = records.make_result(method="gamo", framework=framework, split=split, seed=seed, budget=cfg.budget,
                                  device=device, wall_time_s=time.perf_counter() - t_start + done_before,
                                  metrics=m, config=run.config, variant=variant, paper_method=paper_method,
                                  extra=extra)
-    run.write_result(result)
-    print(f"{run.path}: ACSA {m['acsa']:.4f}  GM {m['gm_gamo']:.4f}  accuracy {m['accuracy']:.4f}  "
-          f"({train_seconds:.0f} s training, {ms_per_it:.1f} ms/iteration)")
-    return 0
-
-
-# -- pictures --------------------------------------------------------------------------------------------------
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def write_pictures(cfg, trainer, prep, run, m) -> list[str]:
-    plt = _plt()
-    out = []
-    # per-class recall (original label order) with the training counts
-    recall = np.asarray(m["per_class_recall"])
-    counts = np.asarray(prep.counts)[np.argsort(prep.order)]  # counts in original label order
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.bar(np.arange(len(recall)), recall, color="tab:blue")
-    ax.set_xticks(np.arange(len(recall)), [f"{c}\n(n={n})" for c, n in enumerate(counts)], fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("test recall")
-    ax.set_title(f"{cfg.model} {cfg.dataset}: ACSA {m['acsa']:.4f}, GM {m['gm_gamo']:.4f}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(run.path / "per_class_recall.png", dpi=110)
-    plt.close(fig)
-    out.append("per_class_recall.png")
-    # learning curve from metrics.jsonl
-    curves = {s: eval_records(run, s) for s in ("test", "train")}
-    if curves["test"]:
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        for s, key, label in (("test", "acsa", "test ACSA"), ("test", "gm_gamo", "test GM"),
-                              ("train", "acsa", "train ACSA")):
-            ax.plot([r["step"] for r in curves[s]], [r["metrics"][key] for r in curves[s]], label=label)
-        ax.set_xlabel("step (2 per GAMO iteration)")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(run.path / "curves.png", dpi=110)
-        plt.close(fig)
-        out.append("curves.png")
-    # MNIST: generated samples are images already (the original's 9x3 grid of Pictures/)
-    if cfg.model == "gamo" and cfg.variant == "dense" and prep.minority:
-        rng = gdata.iteration_rng(trainer.seed, 0, stream=4)
-        rows = []
-        for k in range(len(prep.minority)):
-            x, _ = trainer.sample(k, rng.standard_normal((3, cfg.latent_dim)).astype(np.float32))
-            rows.append(x.reshape((3,) + tuple(cfg.image_shape)))
-        save_grid(np.stack(rows), run.path / "samples.png", prep, "generated samples (rows: minority classes)")
-        out.append("samples.png")
-    return out
-
-
-def save_grid(images, path, prep, title, row_labels=None):
-    """``images``: (rows, cols, H, W, C) in [-1, 1]."""
-    plt = _plt()
-    r, c = images.shape[:2]
-    fig, axes = plt.subplots(r, c, figsize=(c * 0.9 + 0.8, r * 0.9 + 0.4), squeeze=False)
-    for i in range(r):
-        for j in range(c):
-            img = (images[i, j] + 1.0) / 2.0
-            ax = axes[i, j]
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                label = row_labels[i] if row_labels else f"{int(prep.order[prep.minority[i]])}"
-                ax.set_ylabel(label, fontsize=7)
-    fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return result, f"({train_seconds:.0f} s training, {ms_per_it:.1f} ms/iteration)"
 
 
 # -- GAMO2pix --------------------------------------------------------------------------------------------------
 
-def gamo2pix_stage(cfg: GamoConfig, split, run, args) -> int:
+def gamo2pix_stage(cfg: GamoConfig, split, run, seed: int, out: Path, progress: bool) -> list[str]:
+    """Per-class decoders from generated features to images, for the finished GAMO run in ``run``; their
+    checkpoints and pictures go to ``out``. Returns the pictures written (paths relative to the run folder)."""
     from . import gamo2pix
     from .train import Trainer
 
-    if cfg.variant != "conv":
-        raise ValueError(f"GAMO2pix maps generated features back to images; {cfg.dataset} uses the pixel-space "
-                         f"variant, whose samples are images already (see samples.png)")
     if not run.is_complete():
-        raise ValueError(f"{run.path} has no result.json: run the GAMO stage (same command without --stage) first")
-    prep = prepare_split(cfg, split, args.seed)
-    trainer = Trainer(cfg, prep, args.seed, run.checkpoint_dir, progress=False)
+        raise StageError(f"{run.path} has no result.json: run the GAMO stage (same command without --stage) first")
+    prep = prepare_split(cfg, split, seed)
+    trainer = Trainer(cfg, prep, seed, run.checkpoint_dir, progress=False)
     if not trainer.resume():
-        raise ValueError(f"{run.path}/checkpoints holds no final GAMO state")
+        raise StageError(f"{run.path}/checkpoints holds no final GAMO state")
     trainer.refresh_features()
-    return gamo2pix.run_stage(cfg, trainer, prep, run, args)
+    written = gamo2pix.run_stage(cfg, trainer, prep, out, seed, progress=progress)
+    return [str(Path(p).relative_to(run.path)) for p in written]

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import ops
+from shared_data.errors import RunFolderError
 
 from . import backend
 from . import data as gdata
@@ -23,6 +24,10 @@ from .game import Game
 from .schedule import Schedule, plan
 
 CHECKPOINT_PREFIX = "state_"
+
+
+class CheckpointError(RunFolderError):
+    """A checkpoint that cannot be read, or that belongs to other networks."""
 
 
 @dataclass
@@ -49,11 +54,11 @@ def load_state(path: Path, like):
             meta = json.loads(bytes(z["meta"]).decode())
             leaves = [z[k] for k in sorted(k for k in z.files if k.startswith("leaf_"))]
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise RuntimeError(f"{path}: unreadable checkpoint ({exc.__class__.__name__}: {exc}); delete it to "
+        raise CheckpointError(f"{path}: unreadable checkpoint ({exc.__class__.__name__}: {exc}); delete it to "
                            f"resume from an earlier one or start over") from exc
     ref = keras.tree.flatten(like)
     if len(ref) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(ref, leaves)):
-        raise RuntimeError(f"{path}: checkpoint does not match this configuration's networks")
+        raise CheckpointError(f"{path}: checkpoint does not match this configuration's networks")
     return keras.tree.pack_sequence_as(like, leaves), meta
 
 

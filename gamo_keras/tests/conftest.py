@@ -33,13 +33,22 @@ def tiny_problem(counts=(12, 6, 3), shape=(4, 4, 1), seed=0, flatten=True):
                       shuffle_rng=np.random.default_rng(seed + 1))
 
 
-def tiny_config(variant="dense", shape=(4, 4, 1), **kw):
-    from gamo.config import GamoConfig
+def load_config(config_name="mnist", budget="full", **overrides):
+    """``configs/<config_name>.py`` resolved as ``run.py`` resolves it (unknown keys refused), as a checked
+    ``gamo.config.GamoConfig``; ``overrides`` may set any key, ``dataset`` included."""
+    from shared_data.config import load
 
+    from gamo import config
+
+    return config.of(load("configs", config_name, budget, overrides))
+
+
+def tiny_config(variant="dense", shape=(4, 4, 1), **kw):
+    """The MNIST full config with tiny sizes (every other constant is the released one)."""
     values = dict(dataset="tiny", variant=variant, image_shape=shape, batch_size=4, max_step=24, eval_every_steps=8,
                   save_every_steps=8, xla=False, feature_dim=16, conv_filters=4, max_segment=8)
     values.update(kw)
-    return GamoConfig(**values).check()
+    return load_config("mnist", "full", **values)
 
 
 @pytest.fixture

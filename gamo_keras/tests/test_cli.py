@@ -75,7 +75,9 @@ def test_interrupted_cli_run_resumes(tmp_path, data_root):
     args = ["--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
             "--no-progress", "--model", "baseline", "--max-step", "30", "--eval-every", "10", "--save-every", "10"]
     first = run_py(*args, "--stop-after", "10")
-    assert first.returncode == 0 and "stopped after iteration 10" in first.stdout, first.stderr[-2000:]
+    assert first.returncode == 3, first.stderr[-2000:]
+    assert first.stderr.strip().splitlines()[-1] == \
+        "stopped after iteration 10 (checkpoint saved); re-run the same command to resume from the last checkpoint"
     run = tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 0, "smoke", variant="baseline")
     assert not (run / "result.json").exists()
     second = run_py(*args)
@@ -83,6 +85,49 @@ def test_interrupted_cli_run_resumes(tmp_path, data_root):
     assert "resumed from state_000010.npz" in second.stdout + second.stderr
     assert [r["step"] for r in _evals(run, "test")] == [0, 10, 20, 30]  # nothing duplicated, nothing lost
     assert json.loads((run / "result.json").read_text())["variant"] == "baseline"
+
+
+def test_sigterm_stops_at_once_with_exit_code_3_keeping_the_last_checkpoint(tmp_path, data_root):
+    """A scheduler's SIGTERM ends the run like Ctrl-C: one line saying how to resume, exit code 3, no result."""
+    import signal
+    import time
+
+    _needs_mnist()
+    env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2")
+    run = tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 0, "smoke", variant="baseline")
+    with open(tmp_path / "stderr", "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--dataset", "mnist", "--budget", "smoke",
+                                 "--out", str(tmp_path), "--data-root", data_root, "--no-progress", "--model",
+                                 "baseline", "--max-step", "100000", "--save-every", "10", "--eval-every", "100000"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 600
+        while not list((run / "checkpoints").glob("state_*.npz")) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 3, err[-2000:]
+    assert err.strip().splitlines()[-1] == "stopped; re-run the same command to resume from the last checkpoint"
+    assert "Traceback" not in err and not (run / "result.json").exists()
+    assert list((run / "checkpoints").glob("state_*.npz"))
+
+
+def test_seeds_make_one_run_folder_each(tmp_path, data_root):
+    _needs_mnist()
+    p = run_py("--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
+               "--no-progress", "--model", "baseline", "--max-step", "2", "--eval-every", "2", "--save-every", "2",
+               "--seeds", "0,1")
+    assert p.returncode == 0, p.stderr[-2000:]
+    for seed in (0, 1):
+        run = tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, seed, "smoke", variant="baseline")
+        result = json.loads((run / "result.json").read_text())
+        assert result["seed"] == seed and result["config"]["seed"] == seed
+    with np.load(tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 0, "smoke", variant="baseline")
+                 / "predictions.npz") as a, \
+            np.load(tmp_path / "gamo" / records.run_name("mnist", "gamo", 0, 1, "smoke", variant="baseline")
+                    / "predictions.npz") as b:
+        assert not np.array_equal(a["train_shuffle"], b["train_shuffle"])  # each run its own seed
+    assert "baseline: ACSA over 2 runs" in p.stdout
 
 
 def test_bad_input_is_a_one_line_error(tmp_path, data_root):
@@ -170,13 +215,14 @@ def test_a_tag_that_is_not_a_plain_name_is_refused_before_anything_is_written(tm
 @pytest.mark.parametrize("flag, value", [
     ("--max-step", "0"), ("--eval-every", "-1"), ("--save-every", "0"), ("--gamo2pix-steps", "0"),
     ("--stop-after", "0"), ("--stop-after", "-5"), ("--seed", str(2 ** 32)), ("--split-seed", str(2 ** 32)),
-    ("--ir", "nan"), ("--ir", "inf"),
+    ("--ir", "nan"), ("--ir", "inf"), ("--seeds", "0,0"), ("--split-seeds", "x"), ("--stage", "gamo3pix"),
 ])
 def test_counts_seeds_and_numbers_are_checked_when_parsed(flag, value, capsys):
     import run
+    from shared_data import skeleton
 
     with pytest.raises(SystemExit) as exc:
-        run.build_parser().parse_args(["--dataset", "mnist", f"{flag}={value}"])
+        skeleton.build_parser(run.METHOD).parse_args(["--dataset", "mnist", f"{flag}={value}"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: argument {flag}") and value in err, err
@@ -187,7 +233,7 @@ def test_a_truncated_checkpoint_is_a_one_line_error_that_names_it(tmp_path, data
     args = ["--dataset", "mnist", "--budget", "smoke", "--out", str(tmp_path), "--data-root", data_root,
             "--no-progress", "--model", "baseline", "--max-step", "30", "--eval-every", "10", "--save-every", "10"]
     first = run_py(*args, "--stop-after", "10")
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.returncode == 3, first.stderr[-2000:]
     (ckpt,) = (tmp_path / "gamo").glob("*/checkpoints/state_*.npz")
     with open(ckpt, "r+b") as f:
         f.truncate(ckpt.stat().st_size // 2)

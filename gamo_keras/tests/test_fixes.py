@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
-from shared_data import records, variants
+from shared_data import records, skeleton, variants
 
 import fixes
 import run as run_py
@@ -15,8 +15,12 @@ RESULTS = sorted((ROOT.parent / "results" / "gamo").glob("**/result.json"))
 
 def _config_of(argv):
     """The config.json a new run with these flags would write (what variant_of reads)."""
-    args = run_py.build_parser().parse_args(argv)
-    return dict(run_py.resolve(args).to_dict(), protocol=args.protocol)
+    args = _parse(argv)
+    return dict(run_py.configure(args), protocol=args.protocol)
+
+
+def _parse(argv):
+    return skeleton.build_parser(run_py.METHOD).parse_args(argv)
 
 
 def _flags(variant):
@@ -30,10 +34,10 @@ def _flags(variant):
 
 
 def test_every_fix_is_a_flag_with_its_key_as_dest():
-    args = run_py.build_parser().parse_args(["--dataset", "mnist"])
+    args = _parse(["--dataset", "mnist"])
     assert variants.values(args, FIXES) == {f.key: f.default for f in FIXES}
-    args = run_py.build_parser().parse_args(["--dataset", "fashion", "--no-fashion-transpose", "--cls-loss", "ce",
-                                             "--gamo2pix-shuffle-bug", "--separate-optimizers"])
+    args = _parse(["--dataset", "fashion", "--no-fashion-transpose", "--cls-loss", "ce", "--gamo2pix-shuffle-bug",
+                   "--separate-optimizers"])
     v = variants.values(args, FIXES)
     assert (v["fashion_transpose"], v["cls_loss"], v["gamo2pix_keep_order"], v["separate_optimizers"]) == \
         (False, "ce", False, True)

@@ -37,8 +37,6 @@ def test_vae_loss_is_pixels_times_mse_plus_kl(consistent):
 def test_one_adam_counter_runs_through_every_class(tmp_path):
     """The released GAMO2pix passes one Adam object to every class's compile (fashion_mnist_gamo2pix_main.py
     L41, L81): each class starts with new moments, but the iteration counter goes on from the previous class."""
-    from types import SimpleNamespace
-
     from conftest import tiny_problem
     from gamo.gamo2pix import run_stage
     from gamo.train import Trainer, latest_checkpoint, load_state
@@ -50,9 +48,11 @@ def test_one_adam_counter_runs_through_every_class(tmp_path):
     trainer = Trainer(cfg, prep, seed=1, progress=False, log=lambda *_: None)
     trainer.init_state()
     trainer.refresh_features()
-    run = SimpleNamespace(path=tmp_path)
-    assert run_stage(cfg, trainer, prep, run, SimpleNamespace(seed=1, no_progress=True)) == 0
-    folders = sorted(tmp_path.glob("gamo2pix*/checkpoints/class_*"))
+    out = tmp_path / "gamo2pix"
+    assert run_stage(cfg, trainer, prep, out, seed=1, progress=False) == [out / "samples.png",
+                                                                          out / "reconstructions.png"]
+    assert (out / "samples.png").exists() and (out / "reconstructions.png").exists()
+    folders = sorted(out.glob("checkpoints/class_*"))
     assert [f.name for f in folders] == ["class_0", "class_1"]
     vae = ClassVAE(cfg, cfg.feature_dim)
     for k, folder in enumerate(folders):

@@ -22,8 +22,8 @@ import pytest
 
 pytestmark = pytest.mark.learning
 
+from conftest import load_config
 from gamo import backend
-from gamo import config as gconfig
 from gamo import data as gd
 from gamo.train import Trainer
 
@@ -55,7 +55,7 @@ def trained(tmp_path_factory):
     te = np.concatenate([np.flatnonzero(ds.y_test == c)[:50] for c in range(len(COUNTS))])
     prep = gd.prepare(_pool(ds.x_train[tr]), ds.y_train[tr], _pool(ds.x_test[te]), ds.y_test[te], list(COUNTS),
                       flatten=True, transpose=False, shuffle_rng=np.random.default_rng(0))
-    cfg = gconfig.load("mnist", "full", image_shape=(14, 14, 1), max_step=2 * ITERATIONS,
+    cfg = load_config("mnist", "full", image_shape=(14, 14, 1), max_step=2 * ITERATIONS,
                        eval_every_steps=2 * ITERATIONS, save_every_steps=2 * ITERATIONS, xla=False, max_segment=100)
     trainer = Trainer(cfg, prep, seed=0, progress=False, log=lambda *_: None)
     evals = []

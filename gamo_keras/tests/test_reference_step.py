@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import load_config
 from gamo import backend
-from gamo import config as gconfig
 from gamo import data as gd
 from gamo.train import Trainer
 
@@ -333,7 +333,7 @@ def tiny_trainer():
     prep = gd.prepare(x, y, xt, yt, list(COUNTS), flatten=True, transpose=False,
                       shuffle_rng=np.random.default_rng(4))
     # the MNIST configuration with tiny sizes: every constant of the game is configs/mnist.py's
-    cfg = gconfig.load("mnist", "full", image_shape=SHAPE, latent_dim=LATENT, ctmu_units=CTMU, mlp_units=MLP,
+    cfg = load_config("mnist", "full", image_shape=SHAPE, latent_dim=LATENT, ctmu_units=CTMU, mlp_units=MLP,
                        batch_size=BATCH, max_step=2 * ITERATIONS, xla=False, max_segment=1)
     return Trainer(cfg, prep, seed=SEED, progress=False, log=lambda *_: None), prep
 
