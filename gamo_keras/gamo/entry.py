@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shared_data import records, skeleton, splits
+from shared_data import quiet, records, skeleton, splits
 
 from . import config
 
@@ -34,7 +34,8 @@ def run(args, cfg: dict, split_seed: int, seed: int, *, variant, paper_method: s
     """One (split seed, seed) pair of ``run.py``'s command. ``cfg`` is the resolved config; ``variant`` the
     ``shared_data.variants.Variant`` naming the run folder; ``gamo2pix_folder`` the GAMO2pix stage's subfolder
     (named by that stage's own variant)."""
-    from . import backend, pipeline
+    with quiet.framework_import():  # Keras and its backend load here; on a CPU machine without the CUDA probe's notices
+        from . import backend, pipeline
 
     backend.check()
     gcfg = config.of(cfg)
