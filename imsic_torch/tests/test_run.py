@@ -151,7 +151,7 @@ def test_configs_resolve_through_the_shared_resolver_and_refuse_unknown_keys():
     assert config.resolve(configs.fashion, "full")["cnn_epochs"] == 25
     own = {"dataset", "code_dim", "cnn_epochs", "gen_z_std", "gen_code", "gen_code_factor", "hardcoded_map"}
     shared = {k: v for k, v in configs.mnist.CONFIG.items() if k not in own}
-    assert shared == {k: v for k, v in configs.fashion.CONFIG.items() if k not in own}  # written twice, kept equal
+    assert shared == {k: v for k, v in configs.fashion.CONFIG.items() if k not in own}  # Fashion builds on MNIST
     assert configs.mnist.BUDGETS == configs.fashion.BUDGETS
     assert config.resolve(configs.mnist, "full")["cnn_epochs"] == 8
     bad = types.SimpleNamespace(__name__="configs.mnist", CONFIG=configs.mnist.CONFIG,
