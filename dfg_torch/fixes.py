@@ -1,5 +1,5 @@
 """Every behaviour of the released DFG code (opensuh/DFG@41fa92d; code of fa1218f) that this port can correct.
-The default is the released behaviour; each flag switches one correction on (README "Fix flags")."""
+The default is the released behaviour; each flag switches one on (README, "Faithful behaviour and the opt-in fixes")."""
 from shared_data.variants import Fix
 
 FIXES = (

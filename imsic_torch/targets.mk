@@ -1,7 +1,7 @@
 # IMSIC (imsic_torch/): included by the top-level Makefile; `make reproduce-<name>` runs run.py with these
 # arguments in imsic_torch's environment, publishes each finished run into results/ and regenerates the report.
 # --seeds s1,s2,...: one run per seed with split seed = training seed = s (protocol imsic: the original is s = 0;
-# protocol dgc: the DGC subsets 1-3). full: 500 GAN epochs per run, GPU work (README, "Budgets");
+# protocol dgc: the DGC subsets 1-3). full: 500 GAN epochs per run, GPU work (NOTES.md, "Budgets");
 # quick: 8 GAN epochs, under 45 minutes per run on 2 CPU cores; the baseline trains the CNN alone (minutes).
 # --gan released: the authors' trained GANs (fudonglin/IMSIC@649abbd models/gan/) in place of the GAN stage, so the
 # full budget runs on a CPU (map, synthesis and CNN: minutes). The authors' split is split seed 0; IMSIC_SEED picks

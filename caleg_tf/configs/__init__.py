@@ -30,7 +30,7 @@ FIX_DEFAULTS = variants.values({}, FIXES)
 PORT = {"aug_rate": 1.0, "steps_per_epoch": None, "phase2_steps_per_epoch": None, "test_per_class": None,
         "eval_batch_size": 500}
 
-# One MNIST/Fashion run in roughly 20 minutes on 2 idle CPU cores (README, "Budgets"): at most 5 pretraining
+# One MNIST/Fashion run in roughly 20 minutes on 2 idle CPU cores (README, "How to run"): at most 5 pretraining
 # steps, 1 full warm-up epoch (90 joint-autoencoder steps), then 2 phase-2 epochs of phase2_steps_per_epoch
 # iterations each (set per dataset: 25 for MNIST/Fashion; a phase-2 iteration costs 3-7 warm-up steps), Gaussians
 # refitted after every epoch, the full test set evaluated after every epoch. CIFAR10/SVHN (batch 50): 206 warm-up

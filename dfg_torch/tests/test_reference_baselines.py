@@ -2,8 +2,8 @@
 recomputed in plain NumPy and compared with the port's real ``Trainer.baseline_iteration`` (what ``Trainer.train``
 calls every step for these models).
 
-The original repository has no code for the baselines. Their definition in this port (README, "Deviations that do
-not change the behaviour", the bullet on the baselines) is DFG's extractor/classifier update (opensuh/DFG@fa1218f
+The original repository has no code for the baselines. Their definition in this port (README, "Known differences
+from the original", the bullet on the baselines) is DFG's extractor/classifier update (opensuh/DFG@fa1218f
 ``train.py`` L622-671, step 4) with G and D switched off, on the same optimisers:
 - ORIGINAL and FINE-TUNING: cross-entropy alone, as step 4 without regularisation (L659-662: ``loss = e_c_loss``);
   FINE-TUNING starts from the source network's weights, ORIGINAL from a random LeNet-5;

@@ -5,7 +5,7 @@
 
 The released training script cannot make the GAN this pipeline loads (MNIST only, edges need code_dim 4,
 generation needs code_dim 3), so the GAN trains on Fashion-MNIST with code_dim 3 and the edges that name code 3
-dropped (README, "Fashion-MNIST"). No published IMSIC number is available.
+dropped (NOTES.md, "Fashion-MNIST"). No published IMSIC number is available.
 """
 from . import mnist
 

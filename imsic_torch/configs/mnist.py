@@ -4,7 +4,7 @@
     python run.py --dataset mnist --budget quick    # 8 GAN epochs, CNN 8 epochs: under 45 min on 2 CPU cores
 
 No published IMSIC number is available (the paper's tables could not be read), so there is no table cell to
-reach. The full budget is GPU work: about 17 h of GAN training at 100 GFLOP/s (README, "Budgets").
+reach. The full budget is GPU work: about 17 h of GAN training at 100 GFLOP/s (NOTES.md, "Budgets").
 """
 CONFIG = {
     # shared with the other dataset: source/params.py and the module constants λ_cat, λ_con
@@ -36,7 +36,7 @@ CONFIG = {
 
 # What each shorter budget changes (the same in both datasets). Same networks, losses and data in every budget.
 BUDGETS = {
-    # Under 45 minutes per run on 2 idle CPU cores (README, "Budgets"): 8 GAN epochs of the full 141-batch
+    # Under 45 minutes per run on 2 idle CPU cores (NOTES.md, "Budgets"): 8 GAN epochs of the full 141-batch
     # pass (1,128 iterations, ~1.6% of the full schedule), the CNN stage unchanged.
     "quick": {"gan_epochs": 8, "checkpoint_every": 2, "sample_interval": 282, "map_epochs": 2},
     # Seconds, for tests: 2 GAN epochs of 2 batches, 2 CNN epochs of 3 batches, 50 test images per class.
