@@ -47,8 +47,17 @@ SPLIT_FLAGS = --data-root $(DATA_ROOT)
 # Every distinct environment (identical pins share one), for the shared_data suite.
 ENV_KEYS := gamo_keras imsic_torch
 REPORTS := .test-reports
+# make test runs its suites TEST_JOBS at a time (default: the number of cores, at most 4), longest first, each
+# suite's output printed whole when it ends; the suites share no files, and every result is the same as one at a time.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+# ENVS_MADE=1 (set by make test once every environment exists): the suites start in the order above, not in the
+# order their environments happen to be checked.
+SUITE_ENV = $(if $(ENVS_MADE),,env-%)
+TEST_SUITES := test-gamo_keras test-caleg_tf test-dgc_tf test-imsic_torch test-repo $(addprefix test-shared-,$(ENV_KEYS)) \
+               test-dfg_torch test-benchmark test-split-identity
 
 .PHONY: help envs lock data verify-record test test-repo test-shared test-subprojects test-split-identity test-benchmark report \
+        $(addprefix test-,$(SUBPROJECTS)) $(addprefix test-shared-,$(ENV_KEYS)) \
         benchmark clean-envs $(addprefix env-,$(ENVIRONMENTS))
 
 ##@ Help
@@ -57,7 +66,7 @@ REPORTS := .test-reports
 # command; `make reproduce-<name>`: the run.py arguments of its REPRODUCE.<name> line.
 help: ## this list (variables: GPU=1, VENVS=, DATA_ROOT=, RUN_OUT=, RESULTS=, PLAN=, BENCH_FLAGS=)
 	@{ $(foreach n,$(REPRODUCE_NAMES),printf '%s\t%s\n' '$(n)' '$(call reproduce_help,$(n))';) } | \
-	  awk -v envs='$(ENVIRONMENTS)' "$$HELP_AWK" - $(MAKEFILE_LIST)
+	  awk -v envs='$(ENVIRONMENTS)' -v subs='$(SUBPROJECTS)' -v keys='$(ENV_KEYS)' "$$HELP_AWK" - $(MAKEFILE_LIST)
 
 REPRODUCE_NAMES = $(sort $(patsubst REPRODUCE.%,%,$(filter REPRODUCE.%,$(.VARIABLES))))
 reproduce_help = $(firstword $(REPRODUCE.$(1)))/run.py $(wordlist 2,1000,$(REPRODUCE.$(1)))
@@ -66,13 +75,16 @@ define HELP_AWK
 function row(t, d) { gsub(/\$$\(call env_py,[a-z_]+\)/, "<env python>", d); gsub(/^[ \t@]+|[ \t]+$$/, "", d);
   n++; name[n] = t; text[n] = d; if (length(t) > w) w = length(t) }
 function head(h) { n++; name[n] = ""; text[n] = h }
+BEGIN { lists["ENVIRONMENTS"] = envs; lists["SUBPROJECTS"] = subs; lists["ENV_KEYS"] = keys }
 FILENAME == "-" { split($$0, f, "\t"); rn[++nr] = f[1]; rd[nr] = f[2]; next }
 FNR == 1 { prev = ""; pend = ""
   if (FILENAME ~ /targets\.mk$$/ && !mk++) head("Targets of the method folders (<folder>/targets.mk)") }
 /^##@ / { head(substr($$0, 5)); prev = ""; next }
 /^#/ { prev = $$0; sub(/^#+ */, "", prev); next }
-/^\$$\(addprefix env-/ && / ## / { d = $$0; sub(/.* ## /, "", d); k = split(envs, e, " ");
-  for (i = 1; i <= k; i++) { x = d; gsub(/<folder>/, e[i], x); row("env-" e[i], x) } prev = ""; next }
+/^\$$\(addprefix [a-z-]+,\$$\([A-Z_]+\)\):/ && / ## / { d = $$0; sub(/.* ## /, "", d); t = $$0;
+  sub(/^\$$\(addprefix /, "", t); pre = t; sub(/,.*/, "", pre); v = t; sub(/^[^(]*\(/, "", v); sub(/\).*/, "", v);
+  k = split(lists[v], e, " "); for (i = 1; i <= k; i++) { x = d; gsub(/<folder>/, e[i], x); row(pre e[i], x) }
+  prev = ""; next }
 /^reproduce-%:/ { for (i = 1; i <= nr; i++) row("reproduce-" rn[i], rd[i]); prev = ""; next }
 /^[a-z][a-zA-Z0-9_.-]*:([^=]|$$)/ { t = $$0; sub(/:.*/, "", t);
   if ($$0 ~ / ## /) { d = $$0; sub(/.* ## /, "", d) } else if (prev != "") d = prev;
@@ -117,38 +129,37 @@ data: env-gamo_keras ## fetch and verify MNIST and Fashion-MNIST into DATA_ROOT 
 
 # ---- tests ------------------------------------------------------------------------------------------------
 ##@ Tests
-test: ## every test suite, each in its own environment (made on first use); one closing summary line
+test: ## every test suite, each in its own environment (made on first use), TEST_JOBS at a time; one summary line
 	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
-	@$(MAKE) --no-print-directory test-repo test-shared test-subprojects test-split-identity test-benchmark
-	@$(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS)
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) envs
+	@status=0; $(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target $(TEST_SUITES) ENVS_MADE=1 \
+	  || status=$$?; \
+	  $(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS) && exit $$status
 
 # Repository checks: environment files, README commands that must exist as targets.
 # ... and the contract test, which runs the smoke plan through the benchmark runner (submitit, local processes):
 # every run.py at the smoke budget in that folder's own environment.
-test-repo: $(addprefix env-,$(ENVIRONMENTS)) ## tests/: environment files, README commands, the smoke-plan contract
+test-repo: $(if $(ENVS_MADE),,$(addprefix env-,$(ENVIRONMENTS))) ## tests/: environment files, README commands, the smoke-plan contract
 	@echo "== repository tests"
 	@$(TF_PY) -m pytest -q -p no:cacheprovider tests --junitxml=$(REPORTS)/repository.xml
 
 # shared_data's suite in every distinct environment: the golden split hash it checks proves that every
 # environment writes the same bytes.
-test-shared: $(addprefix env-,$(ENV_KEYS)) ## shared_data's suite in every distinct environment
-	@for key in $(ENV_KEYS); do \
-	  py=$$(environments/env.sh --path $$key)/bin/python; \
+test-shared: $(addprefix test-shared-,$(ENV_KEYS)) ## shared_data's suite in every distinct environment
+$(addprefix test-shared-,$(ENV_KEYS)): test-shared-%: $(SUITE_ENV) ## shared_data's suite in <folder>'s environment
+	@py=$$(environments/env.sh --path $*)/bin/python; \
 	  echo "== shared_data tests in $$($$py -c 'import sys; print(sys.prefix)')"; \
-	  $$py -m pytest -q -p no:cacheprovider shared_data/tests --junitxml=$(REPORTS)/shared-$$key.xml; \
-	done
+	  $$py -m pytest -q -p no:cacheprovider shared_data/tests --junitxml=$(REPORTS)/shared-$*.xml
 
 # Each method's suite in its own environment (slow tests excluded: pytest -m slow runs them).
-test-subprojects: $(addprefix env-,$(SUBPROJECTS)) ## each method's suite in its own environment (not the slow tests)
-	@for sub in $(SUBPROJECTS); do \
-	  [ -d $$sub/tests ] || continue; \
-	  py=$$(cd $$(environments/env.sh --path $$sub) && pwd)/bin/python; \
-	  echo "== $$sub tests"; \
-	  (cd $$sub && $$py -m pytest -q -p no:cacheprovider -m "not slow" tests --junitxml=$(CURDIR)/$(REPORTS)/$$sub.xml); \
-	done
+test-subprojects: $(addprefix test-,$(SUBPROJECTS)) ## each method's suite in its own environment (not the slow tests)
+$(addprefix test-,$(SUBPROJECTS)): test-%: $(SUITE_ENV) ## <folder>'s suite in its own environment (not the slow tests)
+	@py=$$(cd $$(environments/env.sh --path $*) && pwd)/bin/python; \
+	  echo "== $* tests"; \
+	  cd $* && $$py -m pytest -q -p no:cacheprovider -m "not slow" tests --junitxml=$(CURDIR)/$(REPORTS)/$*.xml
 
 # The same split written from two environments must be byte-identical, file by file.
-test-split-identity: $(addprefix env-,$(ENV_KEYS)) ## one split written from every environment, byte-identical
+test-split-identity: $(if $(ENVS_MADE),,$(addprefix env-,$(ENV_KEYS))) ## one split written from every environment, byte-identical
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	for key in $(ENV_KEYS); do \
 	  $$(environments/env.sh --path $$key)/bin/python -m shared_data split --dataset fashion --protocol gamo \
@@ -161,7 +172,7 @@ test-split-identity: $(addprefix env-,$(ENV_KEYS)) ## one split written from eve
 
 # The benchmark runner's own suite in its environment: plans, the local engine on fake methods (skip, failure,
 # a killed run re-run), the Slurm path with fake sbatch/srun/sacct/squeue, the CSV and README section.
-test-benchmark: env-benchmark ## the benchmark runner's suite (benchmark/tests)
+test-benchmark: $(if $(ENVS_MADE),,env-benchmark) ## the benchmark runner's suite (benchmark/tests)
 	@echo "== benchmark tests"
 	@$(BENCH_PY) -m pytest -q -p no:cacheprovider benchmark/tests --junitxml=$(REPORTS)/benchmark.xml
 

@@ -53,6 +53,12 @@ else kind=$sub
 fi
 dir="${VENVS:-.venvs}/$kind$variant-$hash"
 if [ "$mode" = path ]; then echo "$dir"; exit 0; fi
+# Folders that share an environment may ask for it at once (make -j): one creates it, the others wait for its lock.
+if [ ! -f "$dir/.ready" ] && command -v flock >/dev/null; then
+  mkdir -p "$(dirname "$dir")"
+  exec 9>"$dir.lock"
+  flock 9
+fi
 if [ ! -f "$dir/.ready" ]; then
   python="${PYTHON:-python3}"
   # The locks are resolved for Python 3.11 (their wheels are cp311 builds).

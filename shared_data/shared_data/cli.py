@@ -145,10 +145,14 @@ def seed_list(text: str, flag: str = "--seeds") -> list[int]:
 
 def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_dataset: str | None = None,
                     default_protocol: str = "dgc", default_split_seed: int = 0, default_seed: int = 0,
-                    default_budget: str = "full", protocols_allowed=protocols.PROTOCOLS) -> argparse.ArgumentParser:
+                    default_budget: str = "full", protocols_allowed=protocols.PROTOCOLS,
+                    repo_root: Path | None = None) -> argparse.ArgumentParser:
     """Add the flags every ``run.py`` shares (STYLE.md principle 1). Flags must be spelt out: an abbreviation
     (``--publ`` for ``--publish``) is refused, so that a command recorded in a result means what it says and
-    ``verify-record`` can strip every flag that writes outside its temporary folder."""
+    ``verify-record`` can strip every flag that writes outside its temporary folder.
+
+    ``repo_root``: ``--out`` and ``--data-root`` default to that repository's ``runs/`` and ``data/`` (the data
+    root: ``$SHARED_DATA_ROOT`` first), wherever the command starts; without it, to ``./runs`` and ``./data``."""
     parser.allow_abbrev = False
     allowed = tuple(datasets) if datasets else None
     g = parser.add_argument_group("common experiment flags")
@@ -166,9 +170,16 @@ def add_common_args(parser: argparse.ArgumentParser, datasets=None, default_data
                    help=f"training seed: initialisation, noise, batching (default {default_seed})")
     g.add_argument("--budget", default=default_budget, choices=BUDGETS,
                    help="full: the paper's schedule; quick: same model, fewer steps; smoke: seconds, for tests")
-    g.add_argument("--out", default="runs", help="root of run folders (default ./runs)")
-    g.add_argument("--data-root", default=os.environ.get("SHARED_DATA_ROOT", DEFAULT_DATA_ROOT),
-                   help="where dataset files and splits live (default ./data or $SHARED_DATA_ROOT)")
+    if repo_root is None:
+        out, out_text = "runs", "./runs"
+        data_root, data_text = os.environ.get("SHARED_DATA_ROOT", DEFAULT_DATA_ROOT), "./data"
+    else:
+        out, out_text = str(Path(repo_root) / "runs"), "the repository's runs/"
+        data_root = os.environ.get("SHARED_DATA_ROOT") or str(Path(repo_root) / DEFAULT_DATA_ROOT)
+        data_text = "the repository's data/"
+    g.add_argument("--out", default=out, help=f"root of run folders (default: {out_text})")
+    g.add_argument("--data-root", default=data_root,
+                   help=f"where dataset files and splits live (default: $SHARED_DATA_ROOT, else {data_text})")
     g.add_argument("--mirror", action="append", default=[],
                    help=f"extra read-only folder holding canonical files (repeatable; also ${MIRROR_ENV})")
     g.add_argument("--publish", default=None, metavar="RESULTS",

@@ -49,10 +49,10 @@ def committed_records(results_root, method: str, run_name: str) -> list[tuple[Pa
     return sorted(found, key=lambda x: x[1].get("created_utc") or "")
 
 
-def rerun_of(run_dir, results_root) -> list[tuple[Path, dict]]:
+def rerun_of(run_dir, results_root, result: dict | None = None) -> list[tuple[Path, dict]]:
     """The committed records the finished run in ``run_dir`` re-runs (same method, same run name), excluding a
-    record that is this very run (same ``created_utc``)."""
-    result = _read(Path(run_dir) / "result.json")
+    record that is this very run (same ``created_utc``). ``result``: the run's result.json, when already read."""
+    result = result if result is not None else _read(Path(run_dir) / "result.json")
     if result is None:
         return []
     return [(p, r) for p, r in committed_records(results_root, result["method"], Path(run_dir).resolve().name)
@@ -112,7 +112,7 @@ def compare_text(run_dir, results_root="results", paper_folder="paper_tables") -
     lines = [f"== {mine['method']} {mine['variant']} · {mine['dataset']} · protocol {key} · split seed "
              f"{mine['split_seed']} · seed {mine['seed']} · {mine['budget']} budget",
              f"   your run       {_metrics_text(m)}   ({_machine(mine)})"]
-    records = rerun_of(run_dir, results_root)
+    records = rerun_of(run_dir, results_root, mine)
     if records:
         lines.append("   it re-runs the committed record" + ("s" if len(records) > 1 else "") + ":")
         for path, r in records:

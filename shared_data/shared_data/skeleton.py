@@ -30,7 +30,6 @@ and evaluates one (split seed, seed) pair.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import signal
 import sys
@@ -39,7 +38,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import cli, errors, records, variants
-from .fetch import DEFAULT_DATA_ROOT
 
 EXIT_OK, EXIT_ERROR, EXIT_STOPPED = 0, 2, 3
 STOP_HINT = "re-run the same command to resume from the last checkpoint"
@@ -108,15 +106,8 @@ def build_parser(method: Method) -> argparse.ArgumentParser:
     kwargs = {} if method.protocols is None else {"protocols_allowed": method.protocols}
     cli.add_common_args(p, datasets=method.datasets, default_dataset=method.default_dataset,
                         default_protocol=method.default_protocol, default_split_seed=method.default_split_seed,
-                        default_seed=method.default_seed, default_budget=method.default_budget, **kwargs)
-    repo = method.root.resolve().parent
-    p.set_defaults(out=str(repo / "runs"),
-                   data_root=os.environ.get("SHARED_DATA_ROOT") or str(repo / DEFAULT_DATA_ROOT))
-    for action in p._actions:  # the help names the defaults that now hold
-        if action.dest == "out":
-            action.help = "root of run folders (default: the repository's runs/)"
-        elif action.dest == "data_root":
-            action.help = "where dataset files and splits live (default: $SHARED_DATA_ROOT, else the repository's data/)"
+                        default_seed=method.default_seed, default_budget=method.default_budget,
+                        repo_root=method.root.resolve().parent, **kwargs)
     g = p.add_argument_group("runs and stops")
     if method.seed_draws_split:
         seeds_help = ("comma-separated seeds, e.g. 1,2,3: one run per seed s, trained on the subset drawn with "
