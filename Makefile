@@ -53,7 +53,7 @@ TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 
 # ENVS_MADE=1 (set by make test once every environment exists): the suites start in the order above, not in the
 # order their environments happen to be checked.
 SUITE_ENV = $(if $(ENVS_MADE),,env-%)
-TEST_SUITES := test-gamo_keras test-caleg_tf test-dgc_tf test-imsic_torch test-repo $(addprefix test-shared-,$(ENV_KEYS)) \
+TEST_SUITES := test-gamo_keras test-repo test-caleg_tf test-imsic_torch test-dgc_tf $(addprefix test-shared-,$(ENV_KEYS)) \
                test-dfg_torch test-benchmark test-split-identity
 
 .PHONY: help envs lock data verify-record test test-repo test-shared test-subprojects test-split-identity test-benchmark report \

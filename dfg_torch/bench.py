@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Speed of DFG's training iteration (LeNet-5, Fashion-MNIST shapes) against a bare microbenchmark of its layers.
+"""Speed of DFG's training iteration (LeNet-5, Fashion-MNIST shapes) against the same calls timed alone, phase by phase.
 
     python bench.py [--iters 30] [--rounds 3] [--threads N] [--device auto]
 
-The bare microbenchmark is the loop's own calls. bench.py times ``Trainer.iteration`` (the path the loop runs with
+bench.py times ``Trainer.iteration`` (the path the loop runs with
 the default fixes: the affine critic, steps 1-4 every iteration, step 5 every 5th), then each of its phases alone:
 the very same modules, optimisers and functions, called with the same shapes in a tight loop (numbered as in
 ``Trainer.iteration``):

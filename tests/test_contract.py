@@ -6,12 +6,14 @@ real MNIST files from the data mirror, a fresh data root), once for the whole se
 checked by the same validator that guards `results/`: `result.json` (schema v2), `predictions.npz` (labels and
 probabilities that give the result's confusion matrix), `metrics.jsonl` (evaluation records in the shared shape).
 The same run.py command run again must report the finished run, not train a second one, and the same plan run
-again must start nothing.
+again must start nothing. Each published smoke record must be made again bit for bit by `python -m shared_data
+verify-record` (the check `make verify-record` runs on a committed record).
 """
 import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,17 @@ def test_smoke_predictions_are_bit_identical_to_the_golden_ones(folder, smoke):
         pytest.skip(f"no golden smoke predictions for machine {machine_id} "
                     f"(python tests/golden_smoke.py record <runs folder>, from a commit known to be right)")
     assert golden_smoke.array_digests(pred) == golden, f"{folder}: smoke predictions changed"
+
+
+@pytest.mark.parametrize("folder", METHODS)
+def test_verify_record_makes_every_smoke_record_again_bit_for_bit(folder, smoke):
+    """The published smoke record of each method, re-made by its own command in a temporary folder: the
+    predictions must hash to the record's (exit 0, "identical")."""
+    method = folder.split("_")[0]
+    found = sorted((smoke.root / "results").glob(f"{method}/*/result.json"))
+    assert len(found) == 1, f"{folder}: expected one published smoke record, found {found}"
+    p = subprocess.run([sys.executable, "-m", "shared_data", "verify-record", str(found[0].parent), "--data-root",
+                        str(smoke.root / "data"), "--timeout", "900"], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg"), timeout=1200)
+    assert p.returncode == 0, f"{folder}: verify-record exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}"
+    assert "identical:" in p.stdout, p.stdout
