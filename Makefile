@@ -1,7 +1,7 @@
 # One entry point for set-up, data, tests, reproductions and the results report.
 #   make test                      every test suite, each in its own environment (environments are made on demand)
 #   make reproduce-gamo-fmnist     GAMO on Fashion-MNIST at the paper's budget, then the comparison table
-#   make report                    results/**/result.json beside the papers' tables, into README.md
+#   make report                    results/**/result.json beside the papers' tables (and the benchmark tables), into README.md
 #   make benchmark PLAN=quick      every method of benchmark/plans/quick.toml on the same splits (benchmark/)
 #   make envs GPU=1                the CUDA environments (GPU=1 works with every target that uses an environment)
 #   make help                      every target with one line on what it does (its `## ` comment below)
@@ -178,9 +178,14 @@ test-benchmark: $(if $(ENVS_MADE),,env-benchmark) ## the benchmark runner's suit
 
 # ---- results ----------------------------------------------------------------------------------------------
 ##@ Results
-report: env-gamo_keras ## results/**/result.json beside the papers' tables, into results/ and README.md
+# ... and, for every benchmark plan with a table under $(RESULTS)/benchmark/, that table, its plot and README.md's
+# benchmark section, so that one command brings every generated section up to the committed records.
+report: env-gamo_keras env-benchmark ## results/**/result.json beside the papers' tables, and each benchmark plan's table, into results/ and README.md
 	$(TF_PY) -m shared_data report --results $(RESULTS) --paper-tables paper_tables --plot-dir $(RESULTS) \
 	  --markdown $(RESULTS)/README.md --write-readme README.md --repo .
+	@for csv in $(wildcard $(RESULTS)/benchmark/*.csv); do \
+	  $(BENCH_PY) -m benchmark report $$(basename $$csv .csv) --results $(abspath $(RESULTS)) --readme README.md; \
+	done
 
 # The record's command run again (its budget, its method's environment, the math-library settings it names) in a
 # temporary folder, its predictions compared with the record's bit for bit: exit 0 identical, 1 differs, 2 cannot
