@@ -132,9 +132,9 @@ data: env-gamo_keras ## fetch and verify MNIST and Fashion-MNIST into DATA_ROOT 
 test: ## every test suite, each in its own environment (made on first use), TEST_JOBS at a time; one summary line
 	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) envs
-	@status=0; $(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target $(TEST_SUITES) ENVS_MADE=1 \
-	  || status=$$?; \
-	  $(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS) && exit $$status
+	@$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target $(TEST_SUITES) ENVS_MADE=1 \
+	  || touch $(REPORTS)/.a-suite-failed
+	@$(call env_dir,gamo_keras)/bin/python environments/test_summary.py $(REPORTS) && [ ! -e $(REPORTS)/.a-suite-failed ]
 
 # Repository checks: environment files, README commands that must exist as targets.
 # ... and the contract test, which runs the smoke plan through the benchmark runner (submitit, local processes):
