@@ -32,11 +32,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from dfg import losses, nets
-from dfg.train import Trainer, classify
+from dfg import nets
+from dfg.train import Trainer
 from shared_data import config
 
 
@@ -103,31 +102,24 @@ def count_flops(fn) -> int:
 def phases(t: Trainer):
     """[(name, group, flags, fn)]: each phase of ``Trainer.iteration`` alone, with the requires_grad flags the
     iteration sets before it (``flags``: module key -> bool, applied outside the timed calls)."""
-    cfg, n, opt, dev = t.cfg, t.n, t.opt, t.dev
-    e_t, c_t, g, d = n["e_t"], n["c_t"], n["g"], n["d"]
-    B, nd, lam = cfg["batch_size"], cfg["num_d_iters"], cfg["lambda_gp"]
+    cfg, opt, dev = t.cfg, t.opt, t.dev
+    B, nd = cfg["batch_size"], cfg["num_d_iters"]
     assert t.fx["leaky_slope"] == 1.0 and not t.fx["eval_mode_side_passes"], "bench.py times the default path"
     idx = t.queue[0].to(dev)
     x0, y0 = t.x[idx], t.y[idx]
     with torch.no_grad():
-        reals = e_t(t.x[torch.cat(t.queue).to(dev)]).split(B)
-        fakes = [t._generate(B, grad=False)[0] for _ in range(nd)]
+        reals = t._critic_reals()
+        fakes = [t._critic_fake() for _ in range(nd)]
     critic_flags = {"d": True, "e_t": False, "c_t": False, "g": False}
-
-    def critic_reals():
-        with torch.no_grad():
-            e_t(t.x[torch.cat(t.queue).to(dev)]).split(B)
 
     def critic_g():
         for _ in range(nd):
-            t._generate(B, grad=False)
-            torch.rand((B, 1, 1, 1), generator=t.g).to(dev)
+            t._critic_fake()
 
     def critic_d():
-        for real, fake in zip(reals, fakes):
-            d_loss, gp = losses.critic_loss_affine(d, real, fake, lam)
-            opt["d"].zero_grad(set_to_none=True)
-            d_loss.backward()
+        for real, (fake, alpha) in zip(reals, fakes):
+            d_loss, gp = t._critic_loss(real, fake, alpha)
+            t._zero_backward(d_loss, "d")
         d_loss.item(), gp.item()
 
     def adam_d():
@@ -135,58 +127,31 @@ def phases(t: Trainer):
             opt["d"].step()
 
     def g_adv():
-        fake, _ = t._generate(B, grad=True)
-        g_loss = -d(fake.mean(0, keepdim=True)).mean()
-        opt["g"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        t._zero_backward(g_loss := t._g_adv_loss(), "g")
         g_loss.item()
 
     def g_cls():
-        fake, yf = t._generate(B, grad=True)
-        with torch.no_grad():
-            real = e_t(x0)
-        logits, _ = classify(c_t, torch.cat([fake, real]))
-        loss3 = F.cross_entropy(logits, torch.cat([yf, y0]))
-        opt["g"].zero_grad(set_to_none=True)
-        loss3.backward()
+        t._zero_backward(loss3 := t._g_cls_loss(x0, y0), "g")
         loss3.item()
 
     def e_c():
-        f_t = e_t(x0)
-        logits, hooked = classify(c_t, f_t)
-        ce_loss = F.cross_entropy(logits, y0)
-        om_e, om_c, om_fc = t._regularisers(x0, f_t, hooked)
-        e_loss = ce_loss + cfg["alpha_extractor"] * om_e
-        c_loss_real = ce_loss + cfg["alpha_classifier"] * om_c + cfg["beta_classifier"] * om_fc
-        total = e_loss + c_loss_real - (ce_loss if t.fx["single_ce_step4"] else 0)
-        opt["e_t"].zero_grad(set_to_none=True)
-        opt["c_t"].zero_grad(set_to_none=True)
-        total.backward()
-        [v.item() for v in (e_loss, c_loss_real, om_e, om_c, om_fc)]
+        total, terms = t._ec_loss(x0, y0)
+        t._zero_backward(total, "e_t", "c_t")
+        [v.item() for v in terms.values()]
 
     def adam_e_c():
         opt["e_t"].step()
         opt["c_t"].step()
 
     def c_only():
-        with torch.no_grad():
-            f_t = e_t(x0)
-            fake, yf = t._generate(B, grad=False)
-        logits_r, hooked = classify(c_t, f_t)
-        real_term = F.cross_entropy(logits_r, y0)
-        _, om_c, om_fc = t._regularisers(x0, f_t, hooked)
-        real_term = real_term + cfg["alpha_classifier"] * om_c + cfg["beta_classifier"] * om_fc
-        fake_term = F.cross_entropy(classify(c_t, fake)[0], yf)
-        merged_term = F.cross_entropy(classify(c_t, torch.cat([fake, f_t]))[0], torch.cat([yf, y0]))
-        c_loss = (real_term + fake_term + merged_term) / 3.0
-        opt["c_t"].zero_grad(set_to_none=True)
-        c_loss.backward()
+        c_loss, fake_term, merged_term = t._c_loss(x0, y0)
+        t._zero_backward(c_loss, "c_t")
         [v.item() for v in (c_loss, fake_term, merged_term)]
 
     g_flags = {"d": False, "g": True, "e_t": False, "c_t": False}
     ec_flags = {"d": False, "g": False, "e_t": True, "c_t": True}
     return [
-        ("1. critic: E_t(5 x 64 reals)", "critic", critic_flags, critic_reals),
+        ("1. critic: E_t(5 x 64 reals)", "critic", critic_flags, t._critic_reals),
         (f"1. critic: G(z) x {nd} at {B}, no grad", "critic", critic_flags, critic_g),
         (f"1. critic: affine loss + backward x {nd}", "critic", critic_flags, critic_d),
         (f"1. critic: Adam(d) x {nd}", "Adam", critic_flags, adam_d),

@@ -527,89 +527,120 @@ class Trainer:
         self.opt["c_t"].step()
         return out
 
+    # The phases of one DFG iteration, each building its loss without touching an optimiser; ``iteration`` runs
+    # them in the released order and steps, and ``bench.py`` times the same calls alone.
+    def _zero_backward(self, loss, *keys) -> None:
+        for k in keys:
+            self.opt[k].zero_grad(set_to_none=True)
+        loss.backward()
+
+    def _critic_reals(self):
+        """E_t's features of the queued real batches, one per critic update (no grad)."""
+        e_t = self.n["e_t"]
+        if self.fx["eval_mode_side_passes"]:
+            e_t.eval()
+        with torch.no_grad():
+            reals = e_t(self.x[torch.cat(self.queue).to(self.dev)]).split(self.cfg["batch_size"])
+        e_t.train()
+        return reals
+
+    def _critic_fake(self):
+        """G's features for one critic update and the interpolation weights (drawn either way: same RNG stream)."""
+        B = self.cfg["batch_size"]
+        fake, _ = self._generate(B, grad=False)
+        alpha = torch.rand((B, 1, 1, 1), generator=self.g).to(self.dev)
+        return fake, alpha
+
+    def _critic_loss(self, real, fake, alpha):
+        """WGAN-GP critic loss and its penalty (an affine D takes the exact shortcut and ignores ``alpha``)."""
+        d, lam = self.n["d"], self.cfg["lambda_gp"]
+        if self.fx["leaky_slope"] == 1.0:
+            return losses.critic_loss_affine(d, real, fake, lam)
+        return losses.critic_loss(d, real, fake, alpha, lam)
+
+    def _g_adv_loss(self):
+        """Step 2: -D(G(z)) (the batch mean goes through D first when D is affine: the same value)."""
+        d = self.n["d"]
+        fake, _ = self._generate(self.cfg["batch_size"], grad=True)
+        return -d(fake.mean(0, keepdim=True)).mean() if self.fx["leaky_slope"] == 1.0 else -d(fake).mean()
+
+    def _g_cls_loss(self, x0, y0):
+        """Step 3: C_t's cross-entropy on [G(z, y); E_t(x0)], E_t frozen."""
+        fake, yf = self._generate(self.cfg["batch_size"], grad=True)
+        with torch.no_grad():
+            real = self.n["e_t"](x0)
+        logits, _ = classify(self.n["c_t"], torch.cat([fake, real]))
+        return F.cross_entropy(logits, torch.cat([yf, y0]))
+
+    def _ec_loss(self, x0, y0):
+        """Step 4: (loss to backward, its terms) for E_t and C_t on real data with the regularisers."""
+        cfg = self.cfg
+        f_t = self.n["e_t"](x0)
+        logits, hooked = classify(self.n["c_t"], f_t)
+        ce_loss = F.cross_entropy(logits, y0)
+        om_e, om_c, om_fc = self._regularisers(x0, f_t, hooked)
+        e_loss = ce_loss + cfg["alpha_extractor"] * om_e
+        c_loss_real = ce_loss + cfg["alpha_classifier"] * om_c + cfg["beta_classifier"] * om_fc
+        total = e_loss + c_loss_real - (ce_loss if self.fx["single_ce_step4"] else 0)  # CE counted twice
+        return total, dict(e_loss=e_loss, c_loss_real=c_loss_real, omega_e=om_e, omega_c=om_c, omega_fc=om_fc)
+
+    def _c_loss(self, x0, y0):
+        """Step 5: (C_t's loss, its fake term, its merged term) on real, generated and merged features.
+        E_t's gradient from this loss is discarded by the zero_grad of step 4, so E_t(x0) is detached here."""
+        cfg, e_t, c_t = self.cfg, self.n["e_t"], self.n["c_t"]
+        with torch.no_grad():
+            f_t = e_t(x0)
+            fake, yf = self._generate(cfg["batch_size"], grad=False)
+        logits_r, hooked = classify(c_t, f_t)
+        real_term = F.cross_entropy(logits_r, y0)
+        _, om_c, om_fc = self._regularisers(x0, f_t, hooked)
+        real_term = real_term + cfg["alpha_classifier"] * om_c + cfg["beta_classifier"] * om_fc
+        fake_term = F.cross_entropy(classify(c_t, fake)[0], yf)
+        merged_term = F.cross_entropy(classify(c_t, torch.cat([fake, f_t]))[0], torch.cat([yf, y0]))
+        return (real_term + fake_term + merged_term) / 3.0, fake_term, merged_term
+
     def iteration(self, step) -> dict:
-        cfg, fx, n = self.cfg, self.fx, self.n
+        cfg, n, opt = self.cfg, self.n, self.opt
         e_t, c_t, g, d = n["e_t"], n["c_t"], n["g"], n["d"]
-        B = cfg["batch_size"]
-        side_eval = fx["eval_mode_side_passes"]
-        affine = fx["leaky_slope"] == 1.0  # D is affine: exact shortcut
         out = {}
         # 1. critic: 5 updates, one per queued real batch; E_t, C_t, G frozen (train.py L543-571)
         d.requires_grad_(True)
         for p in (e_t, c_t, g):
             p.requires_grad_(False)
-        if side_eval:
-            e_t.eval()
-        with torch.no_grad():
-            reals = e_t(self.x[torch.cat(self.queue).to(self.dev)]).split(B)
-        e_t.train()
-        for real in reals:
-            fake, _ = self._generate(B, grad=False)
-            alpha = torch.rand((B, 1, 1, 1), generator=self.g).to(self.dev)  # drawn either way: same RNG stream
-            if affine:
-                d_loss, gp = losses.critic_loss_affine(d, real, fake, cfg["lambda_gp"])
-            else:
-                d_loss, gp = losses.critic_loss(d, real, fake, alpha, cfg["lambda_gp"])
-            self.opt["d"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt["d"].step()
+        for real in self._critic_reals():
+            d_loss, gp = self._critic_loss(real, *self._critic_fake())
+            self._zero_backward(d_loss, "d")
+            opt["d"].step()
         out.update(d_loss=d_loss.item(), gp=gp.item())
         # 2. generator, adversarial (L573-594)
         d.requires_grad_(False)
         g.requires_grad_(True)
-        fake, _ = self._generate(B, grad=True)
-        g_loss = -d(fake.mean(0, keepdim=True)).mean() if affine else -d(fake).mean()  # equal for an affine D
-        self.opt["g"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt["g"].step()
+        g_loss = self._g_adv_loss()
+        self._zero_backward(g_loss, "g")
+        opt["g"].step()
         out["g_loss"] = g_loss.item()
         idx = self.queue[0].to(self.dev)
         x0, y0 = self.x[idx], self.y[idx]
         if step % cfg["step_for_3_4"] == 0:
             # 3. generator through the classifier on [G(z, y); E_t(x0)] (L596-620); only G steps
-            fake, yf = self._generate(B, grad=True)
-            with torch.no_grad():
-                real = e_t(x0)
-            logits, _ = classify(c_t, torch.cat([fake, real]))
-            loss3 = F.cross_entropy(logits, torch.cat([yf, y0]))
-            self.opt["g"].zero_grad(set_to_none=True)
-            loss3.backward()
-            self.opt["g"].step()
+            loss3 = self._g_cls_loss(x0, y0)
+            self._zero_backward(loss3, "g")
+            opt["g"].step()
             # 4. extractor + classifier on real data with the regularisers (L622-671)
             e_t.requires_grad_(True)
             c_t.requires_grad_(True)
             g.requires_grad_(False)
-            f_t = e_t(x0)
-            logits, hooked = classify(c_t, f_t)
-            ce_loss = F.cross_entropy(logits, y0)
-            om_e, om_c, om_fc = self._regularisers(x0, f_t, hooked)
-            e_loss = ce_loss + cfg["alpha_extractor"] * om_e
-            c_loss_real = ce_loss + cfg["alpha_classifier"] * om_c + cfg["beta_classifier"] * om_fc
-            total = e_loss + c_loss_real - (ce_loss if fx["single_ce_step4"] else 0)  # CE counted twice
-            self.opt["e_t"].zero_grad(set_to_none=True)
-            self.opt["c_t"].zero_grad(set_to_none=True)
-            total.backward()
-            self.opt["e_t"].step()
-            self.opt["c_t"].step()
-            self.state["e_loss"] = e_loss.item()
-            out.update(g_cls_loss=loss3.item(), e_loss=e_loss.item(), c_loss_real=c_loss_real.item(),
-                       omega_e=om_e.item(), omega_c=om_c.item(), omega_fc=om_fc.item())
+            total, terms = self._ec_loss(x0, y0)
+            self._zero_backward(total, "e_t", "c_t")
+            opt["e_t"].step()
+            opt["c_t"].step()
+            self.state["e_loss"] = terms["e_loss"].item()
+            out.update(g_cls_loss=loss3.item(), **{k: v.item() for k, v in terms.items()})
         if step % cfg["step_for_5"] == 0 and step != 0:
-            # 5. classifier on real, generated and merged features; only C_t's optimiser steps (L673-724).
-            # E_t's gradient from this loss is discarded by the zero_grad of step 4, so E_t(x0) is detached here.
-            with torch.no_grad():
-                f_t = e_t(x0)
-                fake, yf = self._generate(B, grad=False)
-            logits_r, hooked = classify(c_t, f_t)
-            real_term = F.cross_entropy(logits_r, y0)
-            _, om_c, om_fc = self._regularisers(x0, f_t, hooked)
-            real_term = real_term + cfg["alpha_classifier"] * om_c + cfg["beta_classifier"] * om_fc
-            fake_term = F.cross_entropy(classify(c_t, fake)[0], yf)
-            merged_term = F.cross_entropy(classify(c_t, torch.cat([fake, f_t]))[0], torch.cat([yf, y0]))
-            c_loss = (real_term + fake_term + merged_term) / 3.0
-            self.opt["c_t"].zero_grad(set_to_none=True)
-            c_loss.backward()
-            self.opt["c_t"].step()
+            # 5. classifier on real, generated and merged features; only C_t's optimiser steps (L673-724)
+            c_loss, fake_term, merged_term = self._c_loss(x0, y0)
+            self._zero_backward(c_loss, "c_t")
+            opt["c_t"].step()
             out.update(c_loss=c_loss.item(), c_loss_fake=fake_term.item(), c_loss_merged=merged_term.item())
         if step % cfg["step_for_6"] == 0 and step != 0 and self.state["e_loss"] < cfg["e_loss_for_6"]:
             self.update_attention(step)  # 6. (L975-977, L726-782)
