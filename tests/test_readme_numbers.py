@@ -229,7 +229,8 @@ def test_the_generator_writes_a_method_readme_from_its_records_and_its_bench_out
     assert text.startswith("# dfg\nProse stays.\n") and "\nmiddle\n" in text and text.endswith("end\n")
     assert "old" not in text
     r = json.loads((ROOT / "results" / "dfg" / record / "result.json").read_text())
-    assert f"| DFG | fashion | dfg-ir40 | accuracy | 0.8265 ± 0.0028 | {r['metrics']['accuracy']:.4f} | 1 (0) |" in text
+    assert (f"| DFG | dfg | fashion | dfg-ir40 | accuracy | 0.8265 ± 0.0028 | {r['metrics']['accuracy']:.4f} | "
+            f"best on test (selected on the test set) | 1 (0) |") in text
     row = [line for line in text.splitlines() if line.startswith("| dfg | fashion | dfg-ir40 | full | 0 | 0 | full |")]
     assert len(row) == 1, text
     cells = [c.strip() for c in row[0].split("|")[1:-1]]

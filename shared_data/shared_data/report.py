@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import selection
 from .records import ResultValidationError, atomic_write_bytes, validate_result
 
 # Paper metric names (paper_tables/*.csv) -> shared metric keys.
@@ -57,7 +58,8 @@ def protocol_key(split_id: str, dataset: str) -> str:
     return re.sub(r"-s\d+(-test\d+)?$", "", key)
 
 
-RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path"] + METRIC_FIELDS + ["per_class_recall", "train_counts", "machine_id",
+RESULT_COLUMNS = GROUP + RUN_FIELDS + ["path", "rule"] + METRIC_FIELDS + ["per_class_recall", "train_counts",
+                                                                         "machine_id",
                                                                  "git_commit"]
 
 
@@ -68,6 +70,7 @@ def result_row(r: dict, path: str | Path) -> dict:
     row["eval_subset"] = str(r["eval_subset"])
     row["protocol_key"] = protocol_key(r["split_id"], r["dataset"])
     row["path"] = str(path)
+    row["rule"] = selection.reported_rule(r)
     for key in METRIC_FIELDS:
         row[key] = r["metrics"].get(key, np.nan)
     row["per_class_recall"] = r["metrics"]["per_class_recall"]
@@ -168,6 +171,8 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=GROUP + ["runs", "seeds"])
     agg = {"runs": ("seed", "count"), "wall_time_s": ("wall_time_s", "mean"),
            "seeds": ("split_seed", lambda s: ",".join(str(int(x)) for x in sorted(set(s))))}
+    if "rule" in results.columns:
+        agg["rule"] = ("rule", lambda s: "; ".join(sorted(set(s))))
     for key in METRIC_FIELDS:
         agg[key + "_mean"] = (key, "mean")
         agg[key + "_std"] = (key, _std)
@@ -237,7 +242,8 @@ def reproduction_cells(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
                         protocol=r["protocol_key"], metric=r["metric"], key=key, paper=r["value"],
                         paper_std=paper_std, paper_std_decimals=std_decimals, paper_std_counted=counted,
                         ours=ours, ours_std=ours_std, runs=int(r["runs"]), seeds=r["seeds"],
-                        device=r["device"], delta=delta, inside=inside,
+                        device=r["device"], delta=delta, inside=inside, variant=r["variant"],
+                        rule=r.get("rule", ""),
                         source=f"{r['source']}, table {r['table']}"))
     return pd.DataFrame(out)
 
@@ -246,22 +252,25 @@ def reproduction_table(cells: pd.DataFrame) -> str:
     if cells.empty:
         return ("_No faithful full-budget run on a cell that a paper reports has been committed yet; until one is, "
                 "nothing here is compared with a paper._\n")
-    header = ["method", "dataset", "protocol", "metric", "paper", "ours", "runs (split seeds)", "device", "Δ",
-              "Δ within spread"]
+    header = ["method", "variant", "dataset", "protocol", "metric", "paper", "ours", "number from",
+              "runs (split seeds)", "device", "Δ", "Δ within spread"]
     lines = [_md_row(header), "|" + "---|" * len(header)]
     order = {m: i for i, m in enumerate(PAPER_METRICS)}
     cells = cells.assign(_o=cells["metric"].map(order)).sort_values(["dataset", "protocol", "paper_method", "_o"])
     for _, c in cells.iterrows():
         std = paper_std_text(c["paper_std"], c["paper_std_decimals"])
         paper = _num(c["paper"]) + (f" ± {std}" if std else "")
-        lines.append(_md_row([c["paper_method"], c["dataset"], c["protocol"], c["metric"], paper,
-                              _mean_std(c["ours"], c["ours_std"], c["runs"]), f"{c['runs']} ({c['seeds']})",
-                              c["device"], _num(c["delta"], "+"), c["inside"]]))
+        lines.append(_md_row([c["paper_method"], c["variant"], c["dataset"], c["protocol"], c["metric"], paper,
+                              _mean_std(c["ours"], c["ours_std"], c["runs"]), c["rule"],
+                              f"{c['runs']} ({c['seeds']})", c["device"], _num(c["delta"], "+"), c["inside"]]))
     lines.append("")
     for source in sorted(set(cells["source"])):
         lines.append(f"Paper: {source}.")
     lines.append("")
-    lines.append("Ours: mean ± sample std over runs; Δ = ours − paper; within spread: the size of Δ is at most the "
+    lines.append("Ours: mean ± sample std over runs; number from: how each run's reported model was chosen (\""
+                 + selection.RULE_LABELS["best_test"] + "\": the best of the evaluations made on the test set "
+                 "during training, as the original prints it; its final model and late-mean accuracies are in the "
+                 "method's README); Δ = ours − paper; within spread: the size of Δ is at most the "
                  "paper's std plus ours (whichever are known; n/a when neither is). A paper's std is printed with "
                  "the decimals it was published with; one published as 0.00 is below the table's resolution, an "
                  "unknown spread rather than none, and does not count in \"within spread\".")
@@ -273,14 +282,15 @@ def checks_table(summary: pd.DataFrame, reproduced: set) -> str:
     rows = rows[[tuple(k) not in reproduced for k in rows[GROUP].itertuples(index=False, name=None)]]
     if rows.empty:
         return "_None._\n"
-    header = ["method", "variant", "dataset", "protocol", "budget", "test subset", "device", "runs (split seeds)"] + \
-        [t for _, t in REPORT_METRICS]
+    header = ["method", "variant", "dataset", "protocol", "budget", "test subset", "device", "runs (split seeds)",
+              "number from"] + [t for _, t in REPORT_METRICS]
     lines = [_md_row(header), "|" + "---|" * len(header)]
     budget_order = {"full": 0, "quick": 1, "smoke": 2}
     rows = rows.assign(_b=rows["budget"].map(budget_order))
     for _, r in rows.sort_values(["_b", "dataset", "protocol_key", "method", "variant", "device"]).iterrows():
         lines.append(_md_row([r["method"], r["variant"], r["dataset"], r["protocol_key"], r["budget"],
-                              _subset(r["eval_subset"]), r["device"], f"{int(r['runs'])} ({r['seeds']})"] +
+                              _subset(r["eval_subset"]), r["device"], f"{int(r['runs'])} ({r['seeds']})",
+                              r.get("rule", "")] +
                              [_mean_std(r[k + "_mean"], r[k + "_std"], int(r["runs"])) for k in METRIC_FIELDS]))
     return "\n".join(lines) + "\n"
 
@@ -786,7 +796,6 @@ def paper_cells_text(paper_folder) -> dict:
 def update_selection_sections(repo, results_root, paper_folder) -> list[Path]:
     """Every method README with a selection section gets the table of its runs' three accuracies
     (:func:`shared_data.selection.section`); returns the READMEs that changed."""
-    from . import selection
 
     changed = []
     paper = paper_cells_text(paper_folder)

@@ -71,6 +71,43 @@ def run_accuracies(result: dict, metrics_log: list[dict], window: int = 20) -> d
                       final=extra["final_accuracy"], late=late_mean(metrics_log, window), window=window)
 
 
+# How a record's reported number was chosen, as the result tables name it (``reported_rule``).
+RULE_LABELS = {
+    "best_test": "best on test (selected on the test set)",
+    "val": "best on a held-out validation part",
+    "final": "final model",
+    "last_eval": "last evaluation",
+    "fixed": "an epoch set in advance",
+}
+
+
+def reported_rule(result: dict) -> str:
+    """Which rule made a record's metrics, in the words of :data:`RULE_LABELS`; ``"not recorded"`` for a record
+    that does not say. Read from what each method writes: ``extra.reported`` (a run that evaluates during training
+    and may report its best evaluation), ``extra.report_rule`` or ``extra.reported_model``, else a
+    ``report_epoch`` set in the config, else the epoch it reports (``extra.reported_epoch`` or
+    ``extra.report_epoch``: the last evaluation of a run that does not select)."""
+    extra = result.get("extra") or {}
+    texts = [extra["reported"].get("model")] if isinstance(extra.get("reported"), dict) else []
+    texts += [extra.get("report_rule"), extra.get("reported_model")]
+    for text in (t.lower() for t in texts if isinstance(t, str)):
+        if "validation" in text:
+            return RULE_LABELS["val"]
+        if "best" in text and "test" in text:
+            return RULE_LABELS["best_test"]
+        if text.startswith("final"):
+            return RULE_LABELS["final"]
+        if text.startswith("last"):
+            return RULE_LABELS["last_eval"]
+        if text == "report_epoch":
+            return RULE_LABELS["fixed"]
+    if (result.get("config") or {}).get("report_epoch") is not None:
+        return RULE_LABELS["fixed"]
+    if any(isinstance(extra.get(k), int) for k in ("reported_epoch", "report_epoch")):
+        return RULE_LABELS["last_eval"]
+    return "not recorded"
+
+
 def _read_log(path) -> list[dict]:
     import json
     from pathlib import Path

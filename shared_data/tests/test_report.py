@@ -31,13 +31,13 @@ def test_only_faithful_full_budget_runs_on_the_full_test_set_meet_the_paper(tmp_
     text = report.build_report(tmp_path / "results", paper, plot_dir=tmp_path / "plots", readme=readme)
     reproductions, checks = text.split("### Checks")
     acsa = [np.mean([1, 0.5, 1]), 1.0]
-    assert (f"| TOY | toy | dgc | ACSA | 0.5000 ± 0.01 | {np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} | "
-            f"2 (1,2) | cpu: test | {np.mean(acsa) - 0.5:+.4f} | no |") in reproductions
-    assert "| TOY | toy | dgc | RMI | 0.2500 | 1.0000 ± 0.0000 | 2 (1,2) | cpu: test | +0.7500 | no |" \
-        in reproductions  # no paper std: our own spread (0) decides
+    assert (f"| TOY | toy | toy | dgc | ACSA | 0.5000 ± 0.01 | {np.mean(acsa):.4f} ± {np.std(acsa, ddof=1):.4f} | "
+            f"not recorded | 2 (1,2) | cpu: test | {np.mean(acsa) - 0.5:+.4f} | no |") in reproductions
+    assert ("| TOY | toy | toy | dgc | RMI | 0.2500 | 1.0000 ± 0.0000 | not recorded | 2 (1,2) | cpu: test | +0.7500 "
+            "| no |") in reproductions  # no paper std: our own spread (0) decides
     assert "Paper: X, table 2." in reproductions
     assert "quick" not in reproductions and "toy+fix" not in text
-    assert "| toy | toy | toy | dgc | quick | full | cpu: test | 1 (0) | 0.3333 |" in checks
+    assert "| toy | toy | toy | dgc | quick | full | cpu: test | 1 (0) | not recorded | 0.3333 |" in checks
     assert (tmp_path / "plots" / "per_class_recall.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "ours_vs_paper.png").stat().st_size > 1000
     body = readme.read_text()
@@ -171,9 +171,10 @@ def test_a_paper_std_keeps_its_published_precision_and_0_00_is_not_a_spread(tmp_
     assert list(df["std_decimals"]) == [2, 2, 4]  # the percent table's 1.25 is 0.0125 as a fraction
     _write(tmp_path, "full", [0, 0, 1, 1, 2, 2], budget="full")  # one run, all right: ACSA 1.0, no spread of ours
     text = report.build_report(tmp_path / "results", paper)
-    assert "| TOY | toy | dgc | ACSA | 0.9000 ± 0.00 (< 0.005) | 1.0000 | 1 (0) | cpu: test | +0.1000 | n/a |" in text
-    assert "| TOY | toy | dgc | Gmacro | 0.9000 ± 0.01 | " in text and "| TOY | toy | dgc | Fmacro | 0.9000 ± 0.0125 | " \
-        in text
+    assert ("| TOY | toy | toy | dgc | ACSA | 0.9000 ± 0.00 (< 0.005) | 1.0000 | not recorded | 1 (0) | cpu: test | "
+            "+0.1000 | n/a |") in text
+    assert "| TOY | toy | toy | dgc | Gmacro | 0.9000 ± 0.01 | " in text \
+        and "| TOY | toy | toy | dgc | Fmacro | 0.9000 ± 0.0125 | " in text
     assert "± 0.0000" not in text and "0.0100" not in text
     assert report.paper_std_counts(0.01, 2) and not report.paper_std_counts(0.0, 2)
     assert not report.paper_std_counts(float("nan"), 2) and report.paper_std_counts(0.0125, float("nan"))
@@ -239,3 +240,18 @@ def test_a_faithful_named_model_of_the_method_is_compared_with_the_baseline_too(
     c = report.against_primary(report.load_results(tmp_path / "results"))
     assert list(c["other"]) == ["baseline (for toy gan=released)"] and list(c["model"]) == ["toy gan=released"]
     assert (c["pairs"].iloc[0], c["higher"].iloc[0]) == (2, 2)
+
+
+def test_each_reproduction_row_names_the_rule_that_chose_its_number(tmp_path):
+    """A run that reports its best test evaluation says so in its own row, beside the paper, and in the checks."""
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.5000,0.01\n")
+    best = {"reported": {"model": "best test accuracy", "step": 300}, "best_test_accuracy": 1.0}
+    _write(tmp_path, "best", [0, 0, 1, 1, 2, 2], budget="full", extra=best)
+    _write(tmp_path, "final", [0, 0, 1, 2, 2, 2], budget="full", variant="toy-final", extra={"reported_model": "final"})
+    _write(tmp_path, "quick", [0, 0, 1, 1, 2, 2], budget="quick", extra=best)
+    text = report.build_report(tmp_path / "results", paper, plot_dir=tmp_path / "plots")
+    reproductions, checks = text.split("### Checks")
+    assert "| TOY | toy | toy | dgc | ACSA | 0.5000 ± 0.01 | 1.0000 | best on test (selected on the test set) |" \
+        in reproductions
+    assert "| TOY | toy-final | toy | dgc | ACSA | 0.5000 ± 0.01 | 0.8333 | final model |" in reproductions
+    assert "| cpu: test | 1 (0) | best on test (selected on the test set) | 1.0000 |" in checks

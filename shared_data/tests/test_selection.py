@@ -40,3 +40,24 @@ def test_the_section_gives_each_run_its_three_accuracies_and_the_paper_beside_fa
     assert "| dfg | full | 1 | 0 | 66.00 (200) | 61.00 | 63.00 | 82.65 ± 0.28 |" in text
     assert "| dfg | full | cpu: test | 2 | 73.00 ± 9.90 | 67.00 ± 8.49 | 68.75 ± 8.13 |" in text
     assert selection.section(tmp_path, "gamo") is None
+
+
+@pytest.mark.parametrize("extra, config, rule", [
+    ({"reported": {"model": "best test accuracy", "step": 2600}}, {}, "best_test"),      # DFG, faithful
+    ({"reported": {"model": "best validation accuracy", "step": 900}}, {}, "val"),       # DFG --val-fraction
+    ({"reported": {"model": "final", "step": 30000}}, {}, "final"),                       # DFG --report final
+    ({"reported_model": "final (Results.npz of the original)"}, {}, "final"),            # GAMO
+    ({"reported_epoch": 3, "report_rule": "last epoch (faithful)"}, {}, "last_eval"),     # CaLeG
+    ({"reported_epoch": 2, "report_rule": "best validation ACSA"}, {}, "val"),            # CaLeG --val-fraction
+    ({"reported_epoch": 2, "report_rule": "report_epoch"}, {"report_epoch": 2}, "fixed"),  # CaLeG --report-epoch
+    ({"report_epoch": 3}, {"report_epoch": None}, "last_eval"),                            # DGC
+    ({"report_epoch": 2}, {"report_epoch": 2}, "fixed"),                                   # DGC with report_epoch set
+    ({"reported_epoch": 8}, {}, "last_eval"),                                              # IMSIC
+])
+def test_the_reported_rule_is_read_from_what_each_method_records(extra, config, rule):
+    assert selection.reported_rule({"extra": extra, "config": config}) == selection.RULE_LABELS[rule]
+
+
+def test_a_record_that_does_not_say_how_its_number_was_chosen_says_not_recorded():
+    assert selection.reported_rule({"extra": {}, "config": {}}) == "not recorded"
+    assert selection.reported_rule({}) == "not recorded"
