@@ -171,7 +171,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=GROUP + ["runs", "seeds"])
     agg = {"runs": ("seed", "count"), "wall_time_s": ("wall_time_s", "mean"),
            "seeds": ("split_seed", lambda s: ",".join(str(int(x)) for x in sorted(set(s))))}
-    if "rule" in results.columns:
+    if "rule" in results.columns:  # a benchmark CSV keeps no rule column
         agg["rule"] = ("rule", lambda s: "; ".join(sorted(set(s))))
     for key in METRIC_FIELDS:
         agg[key + "_mean"] = (key, "mean")
@@ -243,7 +243,7 @@ def reproduction_cells(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
                         paper_std=paper_std, paper_std_decimals=std_decimals, paper_std_counted=counted,
                         ours=ours, ours_std=ours_std, runs=int(r["runs"]), seeds=r["seeds"],
                         device=r["device"], delta=delta, inside=inside, variant=r["variant"],
-                        rule=r.get("rule", ""),
+                        rule=r["rule"],
                         source=f"{r['source']}, table {r['table']}"))
     return pd.DataFrame(out)
 
@@ -290,7 +290,7 @@ def checks_table(summary: pd.DataFrame, reproduced: set) -> str:
     for _, r in rows.sort_values(["_b", "dataset", "protocol_key", "method", "variant", "device"]).iterrows():
         lines.append(_md_row([r["method"], r["variant"], r["dataset"], r["protocol_key"], r["budget"],
                               _subset(r["eval_subset"]), r["device"], f"{int(r['runs'])} ({r['seeds']})",
-                              r.get("rule", "")] +
+                              r["rule"]] +
                              [_mean_std(r[k + "_mean"], r[k + "_std"], int(r["runs"])) for k in METRIC_FIELDS]))
     return "\n".join(lines) + "\n"
 
