@@ -135,7 +135,7 @@ def paper_tokens(folder: Path) -> set[tuple[str, str]]:
                 out |= {("number", _plain(row[c].strip())) for c in ("value", "std") if (row.get(c) or "").strip()}
     paper = report.load_paper_tables(folder)
     out |= {("number", f"{v:.4f}") for v in paper["value"]}
-    for cell in report.paper_cells_text(folder).values():
+    for cell in report.paper_cells_text(paper).values():
         out |= {("number", n) for n in re.findall(r"\d+\.\d+", cell)}
     return out
 

@@ -38,7 +38,7 @@ _SPEED = re.compile(r"<!-- speed:start[^>]*-->\n.*?" + re.escape(SPEED_END), re.
 # Every generated block of a README, whatever its name: <!-- name:start ... --> ... <!-- name:end -->
 GENERATED = re.compile(r"<!-- ([a-z]+):start[^>]*-->\n(.*?)<!-- \1:end -->", re.S)
 BUDGET_ORDER = {"full": 0, "quick": 1, "smoke": 2}
-WINDOW = 20  # evaluations in the "last N mean" of a run that selects on the test set (selection.section's)
+WINDOW = 20  # evaluations in the "last N mean" of a run that selects on the test set
 
 
 def wall_time(seconds: float) -> str:
@@ -95,24 +95,42 @@ def run_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def accuracy_summary(rows: list[dict]) -> str:
-    """Mean ± sample std of the three accuracies over the runs of one variant, budget and device (groups of two
-    runs or more), for a method that selects on the test set; empty otherwise."""
+def accuracy_summary(rows: list[dict], paper_cells: dict | None = None) -> str:
+    """The three accuracies of a method that selects on the test set, per model: mean ± sample std over the runs
+    of one variant, dataset, protocol, budget, test subset and device. A row of faithful full-budget runs on the
+    full test set stands beside the paper's accuracy cell (``paper_cells``: :func:`shared_data.report.
+    paper_cells_text`), whatever its number of runs; other rows need two runs or more. Empty when no row is left.
+    """
     groups: dict = {}
     for r in rows:
         if r["accuracies"]:
             row = r["row"]
-            groups.setdefault((row["variant"], row["budget"], row["device"]), []).append(r["accuracies"])
-    groups = {k: v for k, v in groups.items() if len(v) > 1}
-    if not groups:
+            key = (row["variant"], row["dataset"], row["protocol_key"], row["budget"], row["eval_subset"],
+                   row["device"])
+            groups.setdefault(key, []).append(r)
+    paper_cells = paper_cells or {}
+    lines = []
+    for (variant, dataset, protocol, budget, subset, device), runs in groups.items():
+        paper = ""
+        if budget == "full" and subset == "full" and all(bool(r["row"]["faithful"]) for r in runs):
+            paper = paper_cells.get((runs[0]["row"]["paper_method"], dataset, protocol), "")
+        if len(runs) < 2 and not paper:
+            continue
+        seeds = ",".join(str(int(r["row"]["split_seed"])) for r in runs)
+        accs = [r["accuracies"] for r in runs]
+        lines.append(report._md_row([variant, dataset, budget, device, f"{len(runs)} ({seeds})"] + [
+            selection._mean_std([a[k]["accuracy"] for a in accs]) for k in ("best_test", "final", "late_mean")]
+            + [paper]))
+    if not lines:
         return ""
-    lines = [f"Mean ± sample std of the three accuracies (%) over the runs of one model, budget and device:", "",
-             report._md_row(["variant", "budget", "device", "runs", "best on test", "final",
-                             f"last {WINDOW} mean"]), "|---|---|---|---|---|---|---|"]
-    for (variant, budget, device), accs in groups.items():
-        lines.append(report._md_row([variant, budget, device, len(accs)] + [
-            selection._mean_std([a[k]["accuracy"] for a in accs]) for k in ("best_test", "final", "late_mean")]))
-    return "\n".join(lines) + "\n"
+    head = [f"Each model's three accuracies (%), mean ± sample std over the runs of one model, budget and device; "
+            f"a model's faithful full-budget runs stand beside the paper's cell (the paper does not say which rule "
+            f"made it):", "",
+            report._md_row(["variant", "dataset", "budget", "device", "runs (split seeds)",
+                            selection.RULE_LABELS["best_test"], selection.RULE_LABELS["final"],
+                            f"mean of the last {WINDOW} evaluations", "paper, %"]),
+            "|---|---|---|---|---|---|---|---|---|"]
+    return "\n".join(head + lines) + "\n"
 
 
 def results_section(method: str, tables: dict) -> str:
@@ -143,7 +161,7 @@ def results_section(method: str, tables: dict) -> str:
             "variants alike; the variant name lists any fix switched on). Wall times are the records' "
             "`wall_time_s`, measured on shared machines: they time a run, not the method.\n\n",
             f"<details><summary>The {len(rows)} runs</summary>\n\n", run_table(rows), "\n</details>\n"]
-    summary_text = accuracy_summary(rows)
+    summary_text = accuracy_summary(rows, report.paper_cells_text(paper))
     if summary_text:
         out += ["\n", summary_text]
     out.append("\nGenerated from `results/**/result.json` and `paper_tables/*.csv`. The method against its "

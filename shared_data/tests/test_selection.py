@@ -1,6 +1,4 @@
 """The three accuracies of a run that selects on the test set, and the README table made from them."""
-import json
-
 import pytest
 
 from shared_data import selection
@@ -23,23 +21,47 @@ def test_late_mean_is_the_mean_of_the_last_evaluations_and_ignores_the_final_mod
         selection.late_mean(log, 0)
 
 
-def test_the_section_gives_each_run_its_three_accuracies_and_the_paper_beside_faithful_full_runs(tmp_path):
-    for split, accs, final, budget in ((0, [0.70, 0.80, 0.75, 0.74], 0.73, "full"),
-                                       (1, [0.60, 0.66, 0.64, 0.62], 0.61, "full")):
-        folder = tmp_path / "dfg" / f"run{split}"
-        folder.mkdir(parents=True)
-        r = {"variant": "dfg", "budget": budget, "device": "cpu: test", "split_seed": split, "seed": 0,
-             "faithful": True, "eval_subset": "full", "paper_method": "DFG", "dataset": "fashion",
-             "split_id": f"fashion-dfg-ir40-s{split}", "wall_time_s": 12.0, "git_commit": "abcdef0123",
-             "extra": {"best_test_accuracy": max(accs), "best_step": 100 * (accs.index(max(accs)) + 1),
-                       "final_accuracy": final}}
-        (folder / "result.json").write_text(json.dumps(r))
-        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in _log(accs)) + "\n")
-    text = selection.section(tmp_path, "dfg", paper={("DFG", "fashion", "dfg-ir40"): "82.65 ± 0.28"}, window=2)
-    assert "| dfg | full | 0 | 0 | 80.00 (200) | 73.00 | 74.50 | 82.65 ± 0.28 | 12 s | cpu: test | `abcdef0` |" in text
-    assert "| dfg | full | 1 | 0 | 66.00 (200) | 61.00 | 63.00 | 82.65 ± 0.28 |" in text
-    assert "| dfg | full | cpu: test | 2 | 73.00 ± 9.90 | 67.00 ± 8.49 | 68.75 ± 8.13 |" in text
-    assert selection.section(tmp_path, "gamo") is None
+def _summary_row(split, accs, final, budget="full", faithful=True, variant="dfg"):
+    """What ``readme.run_rows`` gives for one record of a run that selected on the test set."""
+    r = {"variant": variant, "budget": budget, "device": "cpu: test", "split_seed": split, "seed": 0,
+         "faithful": faithful, "eval_subset": "full", "paper_method": "DFG", "dataset": "fashion",
+         "protocol_key": "dfg-ir40", "extra": {"best_test_accuracy": max(accs),
+                                               "best_step": 100 * (accs.index(max(accs)) + 1),
+                                               "final_accuracy": final}}
+    return {"row": r, "accuracies": selection.run_accuracies(r, _log(accs), 2)}
+
+
+def test_the_summary_gives_each_model_its_three_accuracies_beside_the_paper_for_faithful_full_runs():
+    from shared_data import readme
+
+    paper = {("DFG", "fashion", "dfg-ir40"): "82.65 ± 0.28"}
+    rows = [_summary_row(0, [0.70, 0.80, 0.75, 0.74], 0.73), _summary_row(1, [0.60, 0.66, 0.64, 0.62], 0.61),
+            _summary_row(0, [0.50, 0.55], 0.52, variant="dfg+fix", faithful=False),
+            _summary_row(0, [0.40, 0.45], 0.41, budget="quick")]
+    text = readme.accuracy_summary(rows, paper)
+    # best (80, 66), final (73, 61), mean of the last 2 (74.5, 63): mean ± sample std over the two splits
+    assert "| dfg | fashion | full | cpu: test | 2 (0,1) | 73.00 ± 9.90 | 67.00 ± 8.49 | 68.75 ± 8.13 | " \
+           "82.65 ± 0.28 |" in text
+    assert "dfg+fix" not in text and "| quick |" not in text  # one run, and no paper cell to stand beside
+    one = readme.accuracy_summary(rows[:1], paper)  # a single faithful full run still stands beside the paper
+    assert "| dfg | fashion | full | cpu: test | 1 (0) | 80.00 | 73.00 | 74.50 | 82.65 ± 0.28 |" in one
+    assert readme.accuracy_summary(rows[:1], {}) == ""
+    two_quick = readme.accuracy_summary([_summary_row(s, [0.4, 0.5 + s / 10], 0.4, "quick") for s in (0, 1)], paper)
+    assert "| dfg | fashion | quick | cpu: test | 2 (0,1) | 55.00 ± 7.07 | 40.00 ± 0.00 | 47.50 ± 3.54 |  |" \
+        in two_quick
+
+
+def test_the_paper_cells_are_printed_in_percent_with_the_published_decimals():
+    import pandas as pd
+
+    from shared_data import report
+
+    paper = pd.DataFrame([{"key": "accuracy", "value": 0.8265, "value_decimals": 4, "std": 0.0028,
+                           "std_decimals": 4, "method": "DFG", "dataset": "fashion", "protocol": "dfg-ir40"},
+                          {"key": "acsa", "value": 0.9, "value_decimals": 2, "std": float("nan"),
+                           "std_decimals": 0, "method": "X", "dataset": "mnist", "protocol": "p"}])
+    assert report.paper_cells_text(paper) == {("DFG", "fashion", "dfg-ir40"): "82.65 ± 0.28"}
+    assert report.paper_cells_text(pd.DataFrame()) == {}
 
 
 @pytest.mark.parametrize("extra, config, rule", [
