@@ -17,19 +17,15 @@ weights; the port runs in float64 (the channel weights stay float32, as in the o
 """
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 import torch
-from shared_data import skeleton
 from shared_data.testing import npgrad as ng
-from test_reference_step import (ALPHA_C, ALPHA_E, BETA_C, C_E, K, B, N_PER_CLASS, _adam_state, _normal_weights,
-                                 _to_input, adam, channel_weights, classifier, extractor, fc_decay, fm_distance, vs)
+from test_reference_step import (ALPHA_C, ALPHA_E, BETA_C, C_E, K, B, _adam_state, _to_input, adam, channel_weights,
+                                 classifier, extractor, fc_decay, fm_distance, tiny_run, vs)
 
-import run as dfg_run
 from dfg import train as T
-from dfg.train import Run, atomic_torch_save
+from dfg.train import Run
 
 STEPS = 2  # two consecutive updates: the second starts from the moments the first left
 
@@ -60,19 +56,7 @@ def reference_update(model, W, states, chan, x, y):
 
 
 def _trainer(tmp_path, rs, model):
-    torch.set_num_threads(1)
-    cfg = dfg_run.configure(skeleton.build_parser(dfg_run.METHOD).parse_args(["--dataset", "mnist", "--model", model]))
-    cfg.update(batch_size=B)
-    y = np.repeat(np.arange(K), N_PER_CLASS)
-    x = rs.randint(0, 256, (len(y), 28, 28, 1)).astype(np.uint8)
-    split = types.SimpleNamespace(x_train=x, y_train=y, x_test=x[:2], y_test=y[:2], num_classes=K, split_id="ref",
-                                  split_hash="ref", manifest={"dfg": {"minority_classes": [1, 2]}})
-    record = types.SimpleNamespace(checkpoint_dir=tmp_path, path=tmp_path, log_metrics=lambda *a, **k: None,
-                                   log_eval=lambda *a, **k: None)
-    src = T.nets.Lenet5(10)
-    src_w = _normal_weights({k: tuple(v.shape) for k, v in src.state_dict().items()}, rs, scale=1.4)
-    src.load_state_dict({k: torch.from_numpy(v).float() for k, v in src_w.items()})
-    atomic_torch_save({"state_dict": src.state_dict(), "info": {}}, tmp_path / "source.pt")
+    cfg, split, record, src, x, y = tiny_run(tmp_path, rs, ["--dataset", "mnist", "--model", model], batch_size=B)
     chan = None
     if model == "delta":  # what the channel-eval stage writes; DELTA reads the two weight vectors
         chan = {"extractor_weights": rs.normal(0, 0.3, C_E).tolist(),

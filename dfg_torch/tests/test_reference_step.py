@@ -284,11 +284,14 @@ def _to_input(x_uint8):
     return ((x - f(0.5)) / f(0.5)).astype(np.float64)[:, None]
 
 
-def _setup(tmp_path, rs):
+def tiny_run(tmp_path, rs, argv, **cfg_updates):
+    """A run's parts at reference sizes: the port's config for ``argv`` (``run.py`` flags) with ``cfg_updates``,
+    a K-class split of random uint8 images (minority classes 1 and 2) drawn from ``rs``, a record that logs
+    nothing, and a source LeNet-5 with weights drawn from ``rs`` saved where the trainer reads it. Returns
+    ``(cfg, split, record, src, x, y)``."""
     torch.set_num_threads(1)
-    args = skeleton.build_parser(dfg_run.METHOD).parse_args(["--dataset", "mnist", "--budget", "full"])
-    cfg = dfg_run.configure(args)  # the port's defaults, fixes included
-    cfg.update(batch_size=B, noise_dim=NZ)
+    cfg = dfg_run.configure(skeleton.build_parser(dfg_run.METHOD).parse_args(argv))
+    cfg.update(cfg_updates)
     y = np.repeat(np.arange(K), N_PER_CLASS)
     x = rs.randint(0, 256, (len(y), 28, 28, 1)).astype(np.uint8)
     split = types.SimpleNamespace(x_train=x, y_train=y, x_test=x[:2], y_test=y[:2], num_classes=K, split_id="ref",
@@ -299,6 +302,13 @@ def _setup(tmp_path, rs):
     src_w = _normal_weights({k: tuple(v.shape) for k, v in src.state_dict().items()}, rs, scale=1.4)
     src.load_state_dict({k: torch.from_numpy(v).float() for k, v in src_w.items()})
     atomic_torch_save({"state_dict": src.state_dict(), "info": {}}, tmp_path / "source.pt")
+    return cfg, split, record, src, x, y
+
+
+def _setup(tmp_path, rs):
+    # the port's defaults, fixes included
+    cfg, split, record, src, x, y = tiny_run(tmp_path, rs, ["--dataset", "mnist", "--budget", "full"],
+                                             batch_size=B, noise_dim=NZ)
     att = np.array([[1.2, 0.86, 0.92, 1.0, 0.97, 1.05], [0.88, 1.1, 0.93, 0.96, 1.13, 1.0],
                     [1.0, 0.91, 1.09, 0.85, 1.05, 1.1]]) / C_E
     chan = {"generator_attention": (np.round(att * 4096) / 4096).tolist(),  # exact in float32, as the port keeps it
