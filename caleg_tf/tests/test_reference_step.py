@@ -177,18 +177,22 @@ def truncated_normal(rng, shape):
     return out
 
 
-def make_draws(rng):
-    shapes = {"eps_gen": (B, ZDIM), "pz": (B, ZDIM), "alpha_rec": (B, 1, 1, 1), "alpha_gen": (B, 1, 1, 1)}
+def make_draws(rng, b_gen=B, aug=True, channels=1):
+    """Every random tensor one phase-2 iteration draws, per network update (encoder, decoder, critic), in the order
+    of ``DRAW_ORDER``: ``b_gen`` generated codes, without the generated-code draws when ``aug`` is off, images of
+    ``channels`` channels; values rounded to float32 and held in float64."""
+    shapes = {"eps_gen": (b_gen, ZDIM), "pz": (B, ZDIM), "alpha_rec": (B, 1, 1, 1), "alpha_gen": (b_gen, 1, 1, 1)}
+    names = DRAW_ORDER if aug else [n for n in DRAW_ORDER if not n.endswith("gen")]
     draws = {}
     for part in ("enc", "dec", "disc"):
         d = {}
-        for name in DRAW_ORDER:
+        for name in names:
             if name.startswith("alpha"):
                 d[name] = rng.uniform(0.05, 0.95, shapes[name])
             elif name in shapes:
                 d[name] = rng.normal(size=shapes[name])
             else:
-                d[name] = truncated_normal(rng, (B, H, W, 1))
+                d[name] = truncated_normal(rng, (b_gen if name.endswith("gen") else B, H, W, channels))
             d[name] = d[name].astype(np.float32).astype(np.float64)
         draws[part] = d
     return draws

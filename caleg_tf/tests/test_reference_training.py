@@ -448,24 +448,6 @@ def test_reference_learning_rate_schedule(dataset, schedule, epoch_num):
 DRAWS = ref.DRAW_ORDER  # eps_gen, e_noise, pz, d_noise_x, d_noise_rec, alpha_rec, d_noise_gp_rec, d_noise_gen, ...
 
 
-def make_draws(rng, b_gen, aug, channels):
-    shapes = {"eps_gen": (b_gen, ZDIM), "pz": (B, ZDIM), "alpha_rec": (B, 1, 1, 1), "alpha_gen": (b_gen, 1, 1, 1)}
-    names = DRAWS if aug else [n for n in DRAWS if not n.endswith("gen")]
-    draws = {}
-    for part in ("enc", "dec", "disc"):
-        d = {}
-        for name in names:
-            if name.startswith("alpha"):
-                d[name] = rng.uniform(0.05, 0.95, shapes[name])
-            elif name in shapes:
-                d[name] = rng.normal(size=shapes[name])
-            else:
-                d[name] = ref.truncated_normal(rng, (b_gen if name.endswith("gen") else B, H, W, channels))
-            d[name] = f32(d[name])
-        draws[part] = d
-    return draws
-
-
 def run_phase2(g, sess, variables, cfg, x_data, y_data, rng, lam, lr):
     aug = cfg["aug_rate"] > 0
     channels = cfg["image_shape"][2]
@@ -479,7 +461,7 @@ def run_phase2(g, sess, variables, cfg, x_data, y_data, rng, lam, lr):
     factors = (rng.normal(size=(NCLS, ZDIM, ZDIM)) * 0.5).astype(np.float32)
     sess.run(g.set_gauss, {g.g_mean_ph: means, g.g_factor_ph: factors})
     sess.run(g.set_lr, {g.lr_ph: lr})
-    draws = make_draws(rng, b_gen, aug, channels)
+    draws = ref.make_draws(rng, b_gen, aug, channels)
     # the gradient penalties' random shuffles (the argsort of uniform draws, ops.random_permutation), GP(x, x_rec)
     # first: r = 2 shuffles range(len(other)) (12 > 6 for G(z_gen)), r <= 0 shuffles the real batch
     perm_tensors = [op.outputs[1] for op in g.graph.get_operations() if op.type == "TopKV2"]
