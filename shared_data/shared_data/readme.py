@@ -95,25 +95,24 @@ def run_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def accuracy_summary(rows: list[dict], paper_cells: dict | None = None) -> str:
+def accuracy_summary(rows: list[dict], paper_cells: dict | None = None, reproduced: set | None = None) -> str:
     """The three accuracies of a method that selects on the test set, per model: mean ± sample std over the runs
-    of one variant, dataset, protocol, budget, test subset and device. A row of faithful full-budget runs on the
-    full test set stands beside the paper's accuracy cell (``paper_cells``: :func:`shared_data.report.
-    paper_cells_text`), whatever its number of runs; other rows need two runs or more. Empty when no row is left.
+    of one variant, dataset, protocol, budget, test subset and device. A row that the report sets beside a paper
+    (its :data:`shared_data.report.GROUP` key in ``reproduced``, from :func:`shared_data.report.tables`) shows
+    the paper's accuracy cell (``paper_cells``: :func:`shared_data.report.paper_cells_text`), whatever its number
+    of runs; other rows need two runs or more. Empty when no row is left.
     """
     groups: dict = {}
     for r in rows:
         if r["accuracies"]:
-            row = r["row"]
-            key = (row["variant"], row["dataset"], row["protocol_key"], row["budget"], row["eval_subset"],
-                   row["device"])
-            groups.setdefault(key, []).append(r)
-    paper_cells = paper_cells or {}
+            groups.setdefault(tuple(r["row"][g] for g in report.GROUP), []).append(r)
+    paper_cells, reproduced = paper_cells or {}, reproduced or set()
     lines = []
-    for (variant, dataset, protocol, budget, subset, device), runs in groups.items():
-        paper = ""
-        if budget == "full" and subset == "full" and all(bool(r["row"]["faithful"]) for r in runs):
-            paper = paper_cells.get((runs[0]["row"]["paper_method"], dataset, protocol), "")
+    for key, runs in groups.items():
+        row = runs[0]["row"]
+        variant, dataset, protocol, budget, device = (row["variant"], row["dataset"], row["protocol_key"],
+                                                      row["budget"], row["device"])
+        paper = paper_cells.get((row["paper_method"], dataset, protocol), "") if key in reproduced else ""
         if len(runs) < 2 and not paper:
             continue
         seeds = ",".join(str(int(r["row"]["split_seed"])) for r in runs)
@@ -161,7 +160,7 @@ def results_section(method: str, tables: dict) -> str:
             "variants alike; the variant name lists any fix switched on). Wall times are the records' "
             "`wall_time_s`, measured on shared machines: they time a run, not the method.\n\n",
             f"<details><summary>The {len(rows)} runs</summary>\n\n", run_table(rows), "\n</details>\n"]
-    summary_text = accuracy_summary(rows, report.paper_cells_text(paper))
+    summary_text = accuracy_summary(rows, report.paper_cells_text(paper), tables["reproduced"])
     if summary_text:
         out += ["\n", summary_text]
     out.append("\nGenerated from `results/**/result.json` and `paper_tables/*.csv`. The method against its "

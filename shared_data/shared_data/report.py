@@ -695,7 +695,7 @@ def method_readmes(repo: str | Path) -> dict[str, Path]:
 def tables(results_root="results", paper_folder="paper_tables") -> dict:
     """What every generated section is made from: the records (``results``), the paper cells (``paper``), the
     rows of runs that differ only in their seeds (``summary``, with ``faithful_all``), the reproduced cells
-    (``cells``) and the summary keys they cover (``reproduced``)."""
+    (``cells``) and the keys of the faithful rows they cover (``reproduced``, :data:`GROUP` tuples)."""
     results = load_results(results_root)
     paper = load_paper_tables(paper_folder)
     summary = summarise(results)
@@ -707,7 +707,7 @@ def tables(results_root="results", paper_folder="paper_tables") -> dict:
     cells = reproduction_cells(summary, paper)
     reproduced = set()
     if not cells.empty:
-        keys = summary[GROUP].itertuples(index=False, name=None)
+        keys = summary.loc[summary["faithful_all"], GROUP].itertuples(index=False, name=None)
         hit = {(c["paper_method"], c["dataset"], c["protocol"]) for _, c in cells.iterrows()}
         reproduced = {k for k in keys if (k[2], k[3], k[5]) in hit and k[6] == "full" and k[7] == "full"}
     return dict(results=results, paper=paper, summary=summary, cells=cells, reproduced=reproduced)

@@ -255,3 +255,13 @@ def test_each_reproduction_row_names_the_rule_that_chose_its_number(tmp_path):
         in reproductions
     assert "| TOY | toy-final | toy | dgc | ACSA | 0.5000 ± 0.01 | 0.8333 | final model |" in reproductions
     assert "| cpu: test | 1 (0) | best on test (selected on the test set) | 1.0000 |" in checks
+
+
+def test_only_faithful_rows_count_as_reproduced(tmp_path):
+    """The keys that the reproductions table covers, which the checks table and the accuracy summary read."""
+    paper = _paper(tmp_path, "X,2,toy,dgc,TOY,ACSA,0.5000,0.01\n")
+    _write(tmp_path, "full", [0, 0, 1, 1, 2, 2], budget="full")
+    _write(tmp_path, "fix", [0, 0, 1, 2, 2, 2], budget="full", variant="toy+fix")
+    _write(tmp_path, "quick", [0, 0, 1, 1, 2, 2], budget="quick")
+    reproduced = report.tables(tmp_path / "results", paper)["reproduced"]
+    assert {(k[1], k[6]) for k in reproduced} == {("toy", "full")}

@@ -23,12 +23,18 @@ def test_late_mean_is_the_mean_of_the_last_evaluations_and_ignores_the_final_mod
 
 def _summary_row(split, accs, final, budget="full", faithful=True, variant="dfg"):
     """What ``readme.run_rows`` gives for one record of a run that selected on the test set."""
-    r = {"variant": variant, "budget": budget, "device": "cpu: test", "split_seed": split, "seed": 0,
-         "faithful": faithful, "eval_subset": "full", "paper_method": "DFG", "dataset": "fashion",
-         "protocol_key": "dfg-ir40", "extra": {"best_test_accuracy": max(accs),
+    r = {"method": "dfg", "variant": variant, "budget": budget, "device": "cpu: test", "split_seed": split,
+         "seed": 0, "faithful": faithful, "eval_subset": "full", "paper_method": "DFG", "dataset": "fashion",
+         "protocol": "dfg", "protocol_key": "dfg-ir40", "extra": {"best_test_accuracy": max(accs),
                                                "best_step": 100 * (accs.index(max(accs)) + 1),
                                                "final_accuracy": final}}
     return {"row": r, "accuracies": selection.run_accuracies(r, _log(accs), 2)}
+
+
+def _key(r):
+    from shared_data import report
+
+    return tuple(r["row"][g] for g in report.GROUP)
 
 
 def test_the_summary_gives_each_model_its_three_accuracies_beside_the_paper_for_faithful_full_runs():
@@ -38,15 +44,19 @@ def test_the_summary_gives_each_model_its_three_accuracies_beside_the_paper_for_
     rows = [_summary_row(0, [0.70, 0.80, 0.75, 0.74], 0.73), _summary_row(1, [0.60, 0.66, 0.64, 0.62], 0.61),
             _summary_row(0, [0.50, 0.55], 0.52, variant="dfg+fix", faithful=False),
             _summary_row(0, [0.40, 0.45], 0.41, budget="quick")]
-    text = readme.accuracy_summary(rows, paper)
+    # what report.tables sets beside the paper: the faithful full-budget rows on the full test set of a paper cell
+    reproduced = {_key(rows[0])}
+    text = readme.accuracy_summary(rows, paper, reproduced)
     # best (80, 66), final (73, 61), mean of the last 2 (74.5, 63): mean ± sample std over the two splits
     assert "| dfg | fashion | full | cpu: test | 2 (0,1) | 73.00 ± 9.90 | 67.00 ± 8.49 | 68.75 ± 8.13 | " \
            "82.65 ± 0.28 |" in text
     assert "dfg+fix" not in text and "| quick |" not in text  # one run, and no paper cell to stand beside
-    one = readme.accuracy_summary(rows[:1], paper)  # a single faithful full run still stands beside the paper
+    one = readme.accuracy_summary(rows[:1], paper, reproduced)  # one faithful full run still stands beside it
     assert "| dfg | fashion | full | cpu: test | 1 (0) | 80.00 | 73.00 | 74.50 | 82.65 ± 0.28 |" in one
-    assert readme.accuracy_summary(rows[:1], {}) == ""
-    two_quick = readme.accuracy_summary([_summary_row(s, [0.4, 0.5 + s / 10], 0.4, "quick") for s in (0, 1)], paper)
+    assert readme.accuracy_summary(rows[:1], {}, reproduced) == ""
+    assert readme.accuracy_summary(rows[:1], paper) == ""  # not set beside the paper by the report: no paper cell
+    two_quick = readme.accuracy_summary([_summary_row(s, [0.4, 0.5 + s / 10], 0.4, "quick") for s in (0, 1)], paper,
+                                        reproduced)
     assert "| dfg | fashion | quick | cpu: test | 2 (0,1) | 55.00 ± 7.07 | 40.00 ± 0.00 | 47.50 ± 3.54 |  |" \
         in two_quick
 
