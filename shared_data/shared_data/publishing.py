@@ -53,7 +53,8 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
     The same run on another device goes beside an earlier record, to ``<run name>--<device slug>/``: numbers from
     different machines differ in their summation order, so neither may silently take the other's place. "Another
     device" is another device label, or another ``machine_id`` where both records have one (:func:`same_machine`;
-    under the same label the folder is then ``<run name>--<device slug>-<machine_id>/``). On the same
+    under the same label the folder is then ``<run name>--<device slug>-<machine_id>/``, as it is when the
+    ``--<device slug>`` folder holds another machine of the label). On the same
     device, publishing the identical result again changes nothing, and a different result is refused unless
     ``replace``.
     """
@@ -72,13 +73,20 @@ def publish(run_dir: str | os.PathLike, results_root: str | os.PathLike = "resul
         raise RunError(f"{run.path} ran on uncommitted code ({result['git_commit']}): a published result must be "
                        f"reproducible from a commit; commit and re-run, or pass --allow-dirty to publish it anyway")
     name = checked_name(run.path.resolve().name, "run folder name")
-    target = Path(results_root) / checked_name(result["method"], "method") / name / "result.json"
-    if target.exists() and not same_machine(_published(target), result):
-        other = _published(target)
-        suffix = device_slug(result["device"])
-        if other.get("device") == result["device"] and result.get("machine_id"):
-            suffix += f"-{result['machine_id']}"  # the same label, yet another machine identity
-        target = target.parent.with_name(f"{name}--{suffix}") / "result.json"
+    folder = Path(results_root) / checked_name(result["method"], "method")
+    slug = device_slug(result["device"])
+    # The first of these folders that is free or holds this machine's record: the run's own name; the device
+    # label's, where the run's own folder holds another label; the label's with this machine's identity.
+    names = [name] + ([] if _published(folder / name / "result.json").get("device") == result["device"] else
+                      [f"{name}--{slug}"])
+    names += [f"{name}--{slug}-{result['machine_id']}"] if result.get("machine_id") else []
+    for candidate in names:
+        target = folder / candidate / "result.json"
+        if not target.exists() or same_machine(_published(target), result):
+            break
+    else:
+        raise RunError(f"{folder / names[-1]} already holds a record of this run from another machine; publish "
+                       f"by hand under another name")
     try:
         inside(results_root, target.relative_to(results_root), "published record")
     except UnsafePathError as exc:

@@ -167,6 +167,31 @@ def test_publish_never_replaces_a_result_from_another_device(tmp_path):
     assert records.publish(other.path, results) == target  # and its own re-run replaces it there
 
 
+def test_publish_gives_each_machine_identity_its_own_folder(tmp_path):
+    """Two machines under one label each keep their record, wherever the earlier records of the run lie."""
+    results, amd, intel = tmp_path / "results", "cpu: AMD EPYC (2 cores)", "cpu: Intel(R) Xeon(R) Processor (2 cores)"
+    base = _result()["machine"]
+    ids = {}
+
+    def publish(where, machine, **over):
+        run = records.RunDir.create(tmp_path / where, "toy", "r1", {})
+        result = _finish(run, _result(machine=dict(base, extra={"which": machine}), **over))
+        ids[machine] = result["machine_id"]
+        return records.publish(run.path, results).parent.name
+
+    assert publish("a", "i1", device=intel) == "r1"
+    assert publish("b", "a1", device=amd) == "r1--cpu-amd-epyc-2-cores"
+    # another AMD EPYC: neither the Intel folder nor the first AMD one is its own
+    assert publish("c", "a2", device=amd, wall_time_s=2.5) == f"r1--cpu-amd-epyc-2-cores-{ids['a2']}"
+    assert publish("d", "a1", device=amd) == "r1--cpu-amd-epyc-2-cores"  # the first one's re-run
+    assert publish("e", "i2", device=intel, wall_time_s=3.5) == \
+        f"r1--cpu-intel-r-xeon-r-processor-2-cores-{ids['i2']}"  # the run's own folder has its label: its identity
+    walls = {p.parent.name: json.loads(p.read_text())["wall_time_s"] for p in results.glob("toy/*/result.json")}
+    assert walls == {"r1": 1.5, "r1--cpu-amd-epyc-2-cores": 1.5, f"r1--cpu-amd-epyc-2-cores-{ids['a2']}": 2.5,
+                     f"r1--cpu-intel-r-xeon-r-processor-2-cores-{ids['i2']}": 3.5}
+    assert len(set(ids.values())) == 4
+
+
 def test_run_name_is_config_derived():
     assert records.run_name("fashion", "gamo", 0, 3, "full", variant="baseline") == \
         "fashion-gamo-baseline-split0-seed3-full"
