@@ -220,10 +220,15 @@ def _subset(value: str) -> str:
     return "full" if value == "full" else f"{value}/class"
 
 
+def paper_candidates(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows that may stand beside a paper: faithful, full budget, full test set, a paper method."""
+    return summary[summary["faithful_all"] & (summary["budget"] == "full") & (summary["eval_subset"] == "full")
+                   & (summary["paper_method"] != "")]
+
+
 def reproduction_cells(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Faithful full-budget full-test-set rows joined with the paper cells of their method, dataset, protocol."""
-    rows = summary[summary["faithful_all"] & (summary["budget"] == "full") & (summary["eval_subset"] == "full")
-                   & (summary["paper_method"] != "")]
+    rows = paper_candidates(summary)
     if rows.empty or paper.empty:
         return pd.DataFrame()
     joined = rows.merge(paper, left_on=["paper_method", "dataset", "protocol_key"],
@@ -707,9 +712,9 @@ def tables(results_root="results", paper_folder="paper_tables") -> dict:
     cells = reproduction_cells(summary, paper)
     reproduced = set()
     if not cells.empty:
-        keys = summary.loc[summary["faithful_all"], GROUP].itertuples(index=False, name=None)
+        keys = paper_candidates(summary)[GROUP].itertuples(index=False, name=None)
         hit = {(c["paper_method"], c["dataset"], c["protocol"]) for _, c in cells.iterrows()}
-        reproduced = {k for k in keys if (k[2], k[3], k[5]) in hit and k[6] == "full" and k[7] == "full"}
+        reproduced = {k for k in keys if (k[2], k[3], k[5]) in hit}
     return dict(results=results, paper=paper, summary=summary, cells=cells, reproduced=reproduced)
 
 
