@@ -175,7 +175,9 @@ def test_publish_gives_each_machine_identity_its_own_folder(tmp_path):
 
     def publish(where, machine, **over):
         run = records.RunDir.create(tmp_path / where, "toy", "r1", {})
-        result = _finish(run, _result(machine=dict(base, extra={"which": machine}), **over))
+        # one creation time for all: a re-run published again is the same record only if its bytes are
+        result = _finish(run, dict(_result(machine=dict(base, extra={"which": machine}), **over),
+                                   created_utc="2026-01-01T00:00:00Z"))
         ids[machine] = result["machine_id"]
         return records.publish(run.path, results).parent.name
 
