@@ -15,7 +15,8 @@ the record names (``machine.env``: thread counts, ``TF_ENABLE_ONEDNN_OPTS``, ...
   re-run failed.
 
 What differs between the record's commit and the checkout (the method folder, ``shared_data``, the method's
-environment pins) is named as a note: a difference then may come from the code, not the machine.
+environment pins; Markdown files aside) is named as a note: a difference then may come from the code, not the
+machine.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from . import identity
+from .provenance import NOT_CODE
 from .records import RESULT_SCHEMA, ResultValidationError, git_commit, validate_result
 
 IDENTICAL, DIFFERS, CANNOT_COMPARE = 0, 1, 2
@@ -141,7 +143,8 @@ def find_rerun(out: Path, record: dict, name: str) -> dict:
 
 
 def code_notes(repo: Path, record: dict, folder: str) -> list[str]:
-    """What may have changed in the code since the record was made: its commit against the checkout."""
+    """What may have changed in the code since the record was made: its commit against the checkout (the method
+    folder, ``shared_data``'s package and the method's environment pins; Markdown is not code, as for ``+dirty``)."""
     recorded, now = record.get("git_commit", "unknown"), git_commit(repo)
     notes = []
     if recorded.endswith("+dirty"):
@@ -151,7 +154,7 @@ def code_notes(repo: Path, record: dict, folder: str) -> list[str]:
     base = recorded.removesuffix("+dirty")
     if base != "unknown" and base != now.removesuffix("+dirty"):
         paths = [folder, "shared_data/shared_data", f"environments/{folder}"]
-        diff = subprocess.run(["git", "diff", "--name-only", base, "HEAD", "--", *paths], cwd=repo,
+        diff = subprocess.run(["git", "diff", "--name-only", base, "HEAD", "--", *paths, *NOT_CODE], cwd=repo,
                               capture_output=True, text=True)
         if diff.returncode != 0:
             notes.append(f"the record's commit {base[:12]} is not in this repository's history")

@@ -134,3 +134,36 @@ def test_a_tampered_record_differs(smoke_record, tmp_path):
              env=dict(os.environ, OMP_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg"))
     assert p.returncode == 1, p.stdout + p.stderr
     assert "differs:" in p.stdout, p.stdout
+
+
+def test_the_notes_name_code_changed_since_the_record_and_leave_out_documentation(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "run.py").write_text("x = 1\n")
+    (tmp_path / "toy" / "README.md").write_text("a\n")
+    (tmp_path / "other.py").write_text("y = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "record")
+    record = {"git_commit": git("rev-parse", "HEAD")}
+    assert verify_record.code_notes(tmp_path, record, "toy") == []
+
+    (tmp_path / "toy" / "README.md").write_text("b\n")  # documentation and code outside the method: no note
+    (tmp_path / "other.py").write_text("y = 2\n")
+    git("commit", "-qam", "docs")
+    assert verify_record.code_notes(tmp_path, record, "toy") == []
+
+    (tmp_path / "toy" / "run.py").write_text("x = 2\n")
+    git("commit", "-qam", "code")
+    notes = verify_record.code_notes(tmp_path, record, "toy")
+    assert len(notes) == 1 and "1 file(s)" in notes[0] and "(toy/run.py)" in notes[0], notes
+
+    (tmp_path / "toy" / "run.py").write_text("x = 3\n")  # uncommitted
+    dirty = verify_record.code_notes(tmp_path, dict(record, git_commit=record["git_commit"] + "+dirty"), "toy")
+    assert any("uncommitted changes on" in n for n in dirty) and any("this checkout" in n for n in dirty), dirty
+    assert f"the record's commit {'f' * 12} is not in this repository's history" in \
+        verify_record.code_notes(tmp_path, {"git_commit": "f" * 40}, "toy")
